@@ -1,0 +1,68 @@
+"""Configs load, derive from a base, validate overrides and list valid choices on error."""
+
+import json
+
+import pytest
+
+from wave_music_vae import config as config_lib
+
+
+@pytest.mark.parametrize("name", config_lib.available_configs())
+def test_every_shipped_config_loads_and_round_trips(name):
+  config = config_lib.load_config(name)
+  assert config.name == name
+  assert config.num_frames == 1 + config.clip_samples // config.hop_length
+  assert config.frames_per_segment * config.num_segments >= config.num_frames
+  assert config_lib.Config.from_dict(json.loads(config.to_json())) == config
+
+
+def test_required_names_exist():
+  assert {"gtzan", "fma_small", "folder", "tiny"} <= set(config_lib.available_configs())
+
+
+def test_base_chain_inherits_and_overrides():
+  fma = config_lib.load_config("fma_small")
+  gtzan = config_lib.load_config("gtzan")
+  assert fma.data_layout == "fma" and gtzan.data_layout == "gtzan"
+  assert fma.z_size == gtzan.z_size and fma.clip_seconds == gtzan.clip_seconds
+
+
+def test_hparams_override_types():
+  config = config_lib.load_config("tiny", config_lib.parse_hparams(
+      "batch_size=8, z_size=16,learning_rate=1e-4,conv_channels=4:8"))
+  assert (config.batch_size, config.z_size, config.learning_rate) == (8, 16, 1e-4)
+  assert config.conv_channels == (4, 8)
+
+
+def test_unknown_config_lists_valid_ones():
+  with pytest.raises(config_lib.ConfigError, match="valid configs: .*gtzan.*tiny"):
+    config_lib.load_config("nope")
+
+
+def test_unknown_hparam_lists_valid_names():
+  with pytest.raises(config_lib.ConfigError, match="unknown hparam.*zsize.*valid names:.*z_size"):
+    config_lib.load_config("tiny", {"zsize": "3"})
+
+
+@pytest.mark.parametrize("item", ["batch_size=eight", "batch_size=2.5", "conv_channels=a:b"])
+def test_bad_value_names_hparam_and_type(item):
+  with pytest.raises(config_lib.ConfigError, match="bad value .* for hparam"):
+    config_lib.load_config("tiny", config_lib.parse_hparams(item))
+
+
+def test_invalid_combination_is_rejected():
+  with pytest.raises(config_lib.ConfigError, match="data_layout='mp3s'.*valid: gtzan"):
+    config_lib.load_config("tiny", {"data_layout": "mp3s"})
+  with pytest.raises(config_lib.ConfigError, match="mel_fmax_hz"):
+    config_lib.load_config("tiny", {"mel_fmax_hz": "20000"})
+
+
+def test_malformed_hparams_item():
+  with pytest.raises(config_lib.ConfigError, match="expected name=value"):
+    config_lib.parse_hparams("batch_size")
+
+
+def test_save_then_load_from_path(tmp_path):
+  config = config_lib.load_config("tiny", {"z_size": "5"})
+  config_lib.save_config(config, tmp_path / "config.json")
+  assert config_lib.load_config(str(tmp_path / "config.json")) == config

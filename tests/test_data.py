@@ -1,0 +1,139 @@
+"""Dataset layouts, the split by file, crops, skipping bad files, and TFRecords."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import tensorflow as tf
+
+from wave_music_vae import data
+
+from conftest import SAMPLE_RATE_HZ, synth_song
+
+
+def _touch_song(path: Path, seconds=1.0, seed=0):
+  path.parent.mkdir(parents=True, exist_ok=True)
+  soundfile.write(str(path), synth_song(seconds, seed=seed), SAMPLE_RATE_HZ)
+
+
+def test_gtzan_original_and_repacked_layouts(tmp_path):
+  for genre in ("jazz", "rock"):
+    for i in range(2):
+      _touch_song(tmp_path / "orig" / "genres" / genre / f"{genre}.{i:05d}.au")
+      _touch_song(tmp_path / "repack" / "genres_original" / genre / f"{genre}.{i:05d}.wav")
+  for root in (tmp_path / "orig", tmp_path / "repack"):
+    files = data.list_gtzan(root)
+    assert [f.label for f in files] == ["jazz", "jazz", "rock", "rock"]
+    assert all(Path(f.path).is_file() for f in files)
+
+
+def test_fma_layout_reads_genres_from_tracks_csv(tmp_path):
+  _touch_song(tmp_path / "fma_small" / "000" / "000002.mp3")
+  _touch_song(tmp_path / "fma_small" / "001" / "001040.mp3")
+  meta = tmp_path / "fma_metadata"
+  meta.mkdir()
+  (meta / "tracks.csv").write_text(
+      ",album,track,track\n,title,genre_top,title\ntrack_id,,,\n"
+      "2,A,Hip-Hop,x\n1040,B,Rock,y\n")
+  files = data.list_fma(tmp_path)
+  assert [(Path(f.path).name, f.label) for f in files] == [("000002.mp3", "Hip-Hop"),
+                                                          ("001040.mp3", "Rock")]
+
+
+def test_folder_labels_are_first_subfolder(tmp_path):
+  _touch_song(tmp_path / "top.wav")
+  _touch_song(tmp_path / "album" / "disc 1" / "song é.flac")
+  (tmp_path / "notes.txt").write_text("not audio")
+  files = data.list_folder(tmp_path)
+  assert [(f.relative_path, f.label) for f in files] == [("album/disc 1/song é.flac", "album"),
+                                                        ("top.wav", "")]
+
+
+def test_split_is_stable_disjoint_and_near_the_fraction():
+  paths = [f"genre/song{i}.wav" for i in range(2000)]
+  splits = [data.split_of(p, 0.1) for p in paths]
+  assert splits == [data.split_of(p, 0.1) for p in paths]
+  assert 0.07 < splits.count("eval") / len(paths) < 0.13
+  assert data.split_of("a/b.wav", 0.0) == "train"
+
+
+def test_random_and_fixed_crops():
+  audio = tf.range(1000, dtype=tf.float32)
+  random = data.random_crops(audio, 100, 5).numpy()
+  assert random.shape == (5, 100)
+  assert np.all(np.diff(random, axis=1) == 1.0)  # contiguous windows of the song
+  fixed = data.fixed_crops(audio, 100, 4).numpy()
+  np.testing.assert_array_equal(fixed[:, 0], [0, 300, 600, 900])
+  np.testing.assert_array_equal(fixed, data.fixed_crops(audio, 100, 4).numpy())
+  short = data.fixed_crops(tf.ones([30]), 100, 4).numpy()
+  assert short.shape == (1, 100) and short[0, :30].sum() == 30 and short[0, 30:].sum() == 0
+
+
+def test_folder_dataset_skips_and_counts_bad_files(tmp_path, tiny_config):
+  for i in range(3):
+    _touch_song(tmp_path / "a" / f"s{i}.wav", seconds=2.0, seed=i)
+  (tmp_path / "a" / "broken.wav").write_bytes(b"RIFF\x00\x00garbage")
+  (tmp_path / "a" / "empty.mp3").write_bytes(b"")
+  source = data.DatasetSource(str(tmp_path), "folder")
+  files = source.files("train", 0.0)
+  assert len(files) == 5
+  dataset = data.folder_dataset(files, tiny_config, "eval", source.skipped, batch_size=2)
+  clips = np.concatenate([b["audio"].numpy() for b in dataset])
+  assert clips.shape == (3 * 2, tiny_config.clip_samples)  # 2 s songs -> 2 fixed 1 s crops
+  assert len(source.skipped) == 2
+  assert any("broken.wav" in p for p in source.skipped.causes)
+  train = data.folder_dataset(files, tiny_config, "train", source.skipped)
+  batch = next(iter(train.take(1)))
+  assert batch["audio"].shape == (tiny_config.batch_size, tiny_config.clip_samples)
+  assert set(batch["label"].numpy()) == {b"a"}
+
+
+def test_folder_with_no_readable_audio_fails_early(tmp_path):
+  (tmp_path / "x.wav").write_text("text, not audio")
+  files = data.list_folder(tmp_path)
+  with pytest.raises(data.DataError, match="no readable audio among 1 file"):
+    data.first_readable(files, SAMPLE_RATE_HZ, data.SkippedFiles())
+
+
+def test_tfrecord_round_trip(tmp_path, tiny_config):
+  path = tmp_path / "clips.tfrecord-00000-of-00001"
+  clips = [synth_song(1.5, seed=s) for s in range(3)]
+  with tf.io.TFRecordWriter(str(path)) as writer:
+    for i, clip in enumerate(clips):
+      split = "eval" if i == 2 else "train"
+      writer.write(data.make_example(clip, SAMPLE_RATE_HZ, f"label{i}", f"s{i}.wav", 0.0,
+                                     split).SerializeToString())
+  parsed = data.parse_example(next(iter(tf.data.TFRecordDataset(str(path)))))
+  np.testing.assert_allclose(parsed["audio"], clips[0])
+  assert parsed["label"].numpy() == b"label0" and parsed["sample_rate_hz"].numpy() == SAMPLE_RATE_HZ
+  eval_batches = list(data.tfrecord_dataset(str(tmp_path / "clips.tfrecord*"), tiny_config, "eval"))
+  assert len(eval_batches) == 1 and eval_batches[0]["label"].numpy().tolist() == [b"label2"]
+  fixed = data.fixed_crops(tf.constant(clips[2]), tiny_config.clip_samples, 1)[0]
+  np.testing.assert_allclose(eval_batches[0]["audio"][0], fixed)
+
+
+def test_tfrecord_at_another_rate_is_rejected(tmp_path, tiny_config):
+  path = tmp_path / "r.tfrecord"
+  with tf.io.TFRecordWriter(str(path)) as writer:
+    writer.write(data.make_example(np.zeros(16000), 16000, split="eval").SerializeToString())
+  with pytest.raises(data.DataError, match="r.tfrecord: clips are at 16000 Hz, not the config"):
+    data.tfrecord_dataset(str(path), tiny_config, "eval")
+
+
+def test_missing_pattern_is_a_data_error(tmp_path, tiny_config):
+  with pytest.raises(data.DataError, match="no TFRecord files match"):
+    data.tfrecord_dataset(str(tmp_path / "none*"), tiny_config, "train")
+
+
+def test_long_files_are_read_in_windows(tmp_path):
+  path = tmp_path / "mix.flac"
+  soundfile.write(str(path), synth_song(10.0), SAMPLE_RATE_HZ)
+  files = data.list_folder(tmp_path)
+  for training in (True, False):
+    songs = data.decoded_songs(files, SAMPLE_RATE_HZ, data.SkippedFiles(), training,
+                               max_decode_seconds=2.0)
+    (audio, _), = list(songs)
+    assert audio.shape[0] == 2 * SAMPLE_RATE_HZ
+  whole, = list(data.decoded_songs(files, SAMPLE_RATE_HZ, data.SkippedFiles()))
+  assert whole[0].shape[0] == 10 * SAMPLE_RATE_HZ

@@ -1,0 +1,257 @@
+"""Reads any audio file to float32 mono at the model's rate; writes audio files.
+
+Decoders, tried in order until one succeeds (a file that one rejects is often
+read by another):
+  * tensorflow-io (`tfio.audio.AudioIOTensor`) for WAV, FLAC, Ogg Vorbis and MP3.
+    It returns each file's native dtype (int16, int32, uint8, float32): scaled here
+    to [-1, 1]. It refuses RF64, mu-law, ADPCM, 64-bit float WAV and Ogg Opus, and
+    misreads 32-bit integer WAV as float, so such files go to libsndfile.
+  * libsndfile (`soundfile`) for WAV, FLAC, Ogg, AU/SND, AIFF and (libsndfile >= 1.1) MP3.
+  * the ffmpeg binary that `imageio-ffmpeg` ships, for everything else (GTZAN's
+    `.au`, Opus, M4A/AAC, ...). It decodes to a temporary 32-bit float WAV at the
+    file's own rate and channel count, so mixing and resampling stay ours.
+Channels are mixed down by their mean. Resampling uses soxr's "HQ" filter (through
+`librosa.resample`); a file of n samples at rate r comes back with exactly
+ceil(n * sample_rate_hz / r) samples.
+
+Every failure is an `AudioReadError` whose message is one line naming the file and
+the cause.
+"""
+
+import math
+import re
+import os
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".au", ".snd", ".aif", ".aiff",
+                    ".opus", ".m4a", ".aac", ".mp4", ".wma", ".webm")
+_TFIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3")
+_SOUNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".au", ".snd", ".aif", ".aiff", ".mp3")
+_SOUNDFILE_WRITE_FORMATS = {".wav": "PCM_16", ".flac": "PCM_16"}
+# tensorflow-io's AudioIOTensor is not thread-safe: decoded in parallel (tf.data's
+# parallel map), one file now and then comes back with another file's samples.
+_TFIO_LOCK = threading.Lock()
+# libsndfile's frame count for a file whose header gives none (a FLAC written to a pipe).
+_UNKNOWN_FRAMES = 2 ** 63 - 1
+
+
+class AudioReadError(Exception):
+  """A file that no decoder could read; str() is '<path>: <cause>'."""
+
+  def __init__(self, path, cause: str):
+    self.path = str(path)
+    self.cause = cause
+    super().__init__(f"{path}: {cause}")
+
+
+class AudioWriteError(Exception):
+  """An output that could not be written; str() is '<path>: <cause>'."""
+
+  def __init__(self, path, cause: str):
+    self.path = str(path)
+    self.cause = cause
+    super().__init__(f"{path}: {cause}")
+
+
+def _one_line(error: BaseException) -> str:
+  """A decoder's error as one short line, without TensorFlow's op decorations."""
+  text = re.sub(r"\{\{[^}]*\}\}|\[Op:[^\]]*\]", "", str(error))
+  text = " ".join(text.split()) or type(error).__name__
+  return text[:200]
+
+
+def _scale_to_float(samples: np.ndarray) -> np.ndarray:
+  """Native PCM dtypes -> float32 in [-1, 1]."""
+  if samples.dtype == np.uint8:
+    return (samples.astype(np.float32) - 128.0) / 128.0
+  if np.issubdtype(samples.dtype, np.integer):
+    return samples.astype(np.float32) / float(-np.iinfo(samples.dtype).min)
+  return samples.astype(np.float32)
+
+
+def _is_32_bit_integer_pcm(path: Path) -> bool:
+  """True for a WAV of 32-bit integer samples (libsndfile's header read, no decoding)."""
+  import soundfile  # pylint: disable=g-import-not-at-top
+  try:
+    return soundfile.info(str(path)).subtype == "PCM_32"
+  except Exception:  # pylint: disable=broad-except  # Not a libsndfile format.
+    return False
+
+
+def _decode_tfio(path: Path, offset_seconds: float, duration_seconds: Optional[float]):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow_io as tfio  # pylint: disable=g-import-not-at-top
+  with _TFIO_LOCK:
+    audio = tfio.audio.AudioIOTensor(str(path))
+    if audio.dtype == tf.float32 and _is_32_bit_integer_pcm(path):
+      # tensorflow-io 0.37 takes any 32-bit WAV for float32 and returns the integers' bits.
+      raise ValueError("32-bit integer PCM, which tensorflow-io misreads as float")
+    rate = int(audio.rate.numpy())
+    start = int(round(offset_seconds * rate))
+    stop = None if duration_seconds is None else start + int(round(duration_seconds * rate))
+    samples = audio[start:stop] if (start or stop is not None) else audio.to_tensor()
+    return _scale_to_float(np.asarray(samples.numpy())), rate
+
+
+def _decode_soundfile(path: Path, offset_seconds: float, duration_seconds: Optional[float]):
+  import soundfile  # pylint: disable=g-import-not-at-top
+  with soundfile.SoundFile(str(path)) as f:
+    rate = f.samplerate
+    start = int(round(offset_seconds * rate))
+    frames = -1 if duration_seconds is None else int(round(duration_seconds * rate))
+    if start:
+      f.seek(min(start, f.frames))
+    samples = f.read(frames=frames, dtype="float32", always_2d=True)
+  return samples, rate
+
+
+def ffmpeg_binary() -> str:
+  import imageio_ffmpeg  # pylint: disable=g-import-not-at-top
+  return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _decode_ffmpeg(path: Path, offset_seconds: float, duration_seconds: Optional[float]):
+  import soundfile  # pylint: disable=g-import-not-at-top
+  with tempfile.TemporaryDirectory() as tmp:
+    out = Path(tmp) / "decoded.wav"
+    command = [ffmpeg_binary(), "-nostdin", "-v", "error", "-y"]
+    if offset_seconds:
+      command += ["-ss", f"{offset_seconds:.6f}"]
+    command += ["-i", str(path)]
+    if duration_seconds is not None:
+      command += ["-t", f"{duration_seconds:.6f}"]
+    command += ["-vn", "-map", "0:a:0", "-acodec", "pcm_f32le", "-f", "wav", str(out)]
+    result = subprocess.run(command, capture_output=True, check=False)
+    if result.returncode != 0 or not out.exists():
+      stderr = result.stderr.decode("utf-8", "replace")
+      if "matches no streams" in stderr:  # ffmpeg's last line would blame the output file.
+        raise RuntimeError("no audio stream in the file")
+      message = stderr.strip().splitlines()
+      raise RuntimeError(message[-1] if message else f"ffmpeg exited with {result.returncode}")
+    samples, rate = soundfile.read(str(out), dtype="float32", always_2d=True)
+  return samples, rate
+
+
+def resample(waveform: np.ndarray, source_rate_hz: int, target_rate_hz: int) -> np.ndarray:
+  """float32 [samples] at source rate -> [ceil(samples * target / source)] at target rate."""
+  if source_rate_hz == target_rate_hz:
+    return waveform.astype(np.float32)
+  import librosa  # pylint: disable=g-import-not-at-top
+  expected = int(math.ceil(len(waveform) * target_rate_hz / source_rate_hz))
+  out = librosa.resample(waveform, orig_sr=source_rate_hz, target_sr=target_rate_hz,
+                         res_type="soxr_hq")
+  return librosa.util.fix_length(out, size=expected).astype(np.float32)
+
+
+def _decoders_for(path: Path):
+  suffix = path.suffix.lower()
+  decoders = []
+  if suffix in _TFIO_EXTENSIONS:
+    decoders.append(("tensorflow-io", _decode_tfio))
+  if suffix in _SOUNDFILE_EXTENSIONS:
+    decoders.append(("libsndfile", _decode_soundfile))
+  decoders.append(("ffmpeg", _decode_ffmpeg))
+  if suffix not in _SOUNDFILE_EXTENSIONS:
+    decoders.append(("libsndfile", _decode_soundfile))
+  return decoders
+
+
+def read_audio(path, sample_rate_hz: int, offset_seconds: float = 0.0,
+               duration_seconds: Optional[float] = None) -> np.ndarray:
+  """Reads `path` to float32 mono [samples] at `sample_rate_hz`.
+
+  Args:
+    path: any audio file that tensorflow-io, libsndfile or ffmpeg reads.
+    sample_rate_hz: output rate (Hz).
+    offset_seconds: where to start reading (seconds from the file's start).
+    duration_seconds: how much to read (seconds); None reads to the end. With both,
+      only that window is decoded (where the decoder can seek), so long files can
+      be read piecewise.
+
+  Raises:
+    AudioReadError: the file is missing, empty, not audio, or holds no samples
+      in the window, or non-finite samples; the message names the file and cause.
+  """
+  path = Path(path)
+  if not path.is_file():
+    raise AudioReadError(path, "no such file" if not path.exists() else "not a regular file")
+  if path.stat().st_size == 0:
+    raise AudioReadError(path, "empty file (0 bytes)")
+  causes = []
+  for name, decode in _decoders_for(path):
+    try:
+      samples, rate = decode(path, offset_seconds, duration_seconds)
+    except Exception as e:  # pylint: disable=broad-except  # Each decoder raises its own types.
+      causes.append(f"{name}: {_one_line(e)}")
+      continue
+    if samples.ndim != 2 or samples.shape[0] == 0 or rate <= 0:
+      causes.append(f"{name}: no audio samples decoded")
+      continue
+    mono = samples.mean(axis=1)
+    if not np.all(np.isfinite(mono)):
+      raise AudioReadError(path, "contains NaN or infinite samples")
+    return resample(mono, int(rate), sample_rate_hz)
+  raise AudioReadError(path, "not readable as audio (" + "; ".join(causes) + ")")
+
+
+def duration_seconds(path) -> float:
+  """The file's length in seconds, from its header where a decoder gives one (no decoding).
+
+  Raises AudioReadError when no decoder can tell.
+  """
+  path = Path(path)
+  try:
+    import soundfile  # pylint: disable=g-import-not-at-top
+    info = soundfile.info(str(path))
+    if 0 < info.frames < _UNKNOWN_FRAMES and info.samplerate > 0:
+      return info.frames / info.samplerate
+  except Exception:  # pylint: disable=broad-except  # Not a libsndfile format: ask ffmpeg.
+    pass
+  result = subprocess.run([ffmpeg_binary(), "-nostdin", "-hide_banner", "-i", str(path)],
+                          capture_output=True, check=False)
+  match = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)",
+                    result.stderr.decode("utf-8", "replace"))
+  if not match:
+    raise AudioReadError(path, "cannot tell its duration (not audio, or damaged)")
+  hours, minutes, seconds = match.groups()
+  return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def write_audio(path, waveform: np.ndarray, sample_rate_hz: int, overwrite: bool = False) -> Path:
+  """Writes float32 mono [samples] to `path`; the format follows the extension.
+
+  WAV and FLAC are 16-bit PCM through libsndfile; MP3, Ogg, Opus and M4A go through
+  ffmpeg. The file is written under a temporary name and renamed into place, so a
+  failed write leaves nothing behind. An existing file is kept unless `overwrite`.
+  """
+  path = Path(path)
+  if path.exists() and not overwrite:
+    raise AudioWriteError(path, "already exists (not overwritten)")
+  waveform = np.clip(np.nan_to_num(np.asarray(waveform, np.float32).reshape(-1)), -1.0, 1.0)
+  suffix = path.suffix.lower()
+  tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+  try:
+    import soundfile  # pylint: disable=g-import-not-at-top
+    if suffix in _SOUNDFILE_WRITE_FORMATS:
+      soundfile.write(str(tmp), waveform, sample_rate_hz, subtype=_SOUNDFILE_WRITE_FORMATS[suffix])
+    else:
+      with tempfile.TemporaryDirectory() as work:
+        wav = Path(work) / "in.wav"
+        soundfile.write(str(wav), waveform, sample_rate_hz, subtype="FLOAT")
+        result = subprocess.run(
+            [ffmpeg_binary(), "-nostdin", "-v", "error", "-y", "-i", str(wav), "-f",
+             {".mp3": "mp3", ".ogg": "ogg", ".opus": "opus", ".m4a": "ipod"}.get(suffix, "wav"),
+             str(tmp)], capture_output=True, check=False)
+        if result.returncode != 0:
+          raise RuntimeError(result.stderr.decode("utf-8", "replace").strip()[-200:])
+    os.replace(tmp, path)
+  except Exception as e:  # pylint: disable=broad-except
+    tmp.unlink(missing_ok=True)
+    raise AudioWriteError(path, _one_line(e)) from None
+  return path

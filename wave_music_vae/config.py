@@ -1,0 +1,238 @@
+"""Experiment configs as data: one frozen record per named config.
+
+A config holds every choice that defines a run: the data layout, the audio and
+spectrogram settings, the model sizes and the training hyperparameters. Named
+configs live as JSON files in the repository's `configs/` folder; a config may
+name a `base` config and override only what differs, so variants are derived,
+never copy-pasted.
+
+`--hparams=batch_size=8,z_size=256` (as in Magenta's `music_vae_train`) is
+applied with `override`, which validates names and values and lists the valid
+choices on error.
+"""
+
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Optional, Tuple
+
+DATA_LAYOUTS = ("gtzan", "fma", "folder", "tfrecord")
+
+
+class ConfigError(ValueError):
+  """A config name, hparam name or value that cannot be used."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """All settings of one experiment. Units are in the field names."""
+
+  name: str = "default"
+  description: str = ""
+
+  # Data.
+  data_layout: str = "folder"            # One of DATA_LAYOUTS.
+  eval_fraction: float = 0.1             # Share of *files* held out for eval.
+  clips_per_file: int = 8                # Random crops taken per file visit.
+  shuffle_buffer_clips: int = 256
+
+  # Audio and log-mel front end.
+  sample_rate_hz: int = 22050
+  clip_seconds: float = 4.0
+  n_fft: int = 1024
+  hop_length: int = 256
+  n_mels: int = 80
+  mel_fmin_hz: float = 0.0
+  mel_fmax_hz: float = 11025.0
+  db_floor: float = -100.0               # Log-mel floor (dB), amin = 1e-10.
+  db_center: float = -40.0               # Normalisation: (dB - center) / scale.
+  db_scale: float = 40.0
+
+  # Model sizes.
+  conv_channels: Tuple[int, ...] = (32, 64, 128)
+  conv_pool_time: Tuple[int, ...] = (2, 2, 2)
+  conv_pool_freq: Tuple[int, ...] = (2, 2, 2)
+  encoder_lstm_units: int = 256
+  z_size: int = 128
+  conductor_lstm_units: int = 256
+  conductor_embedding_size: int = 128
+  decoder_lstm_units: int = 256
+  num_segments: int = 16
+
+  # Loss.
+  free_bits: float = 48.0                # Nats of KL not penalised (MusicVAE).
+  max_beta: float = 0.2
+  beta_rate: float = 0.99999
+
+  # Optimisation.
+  batch_size: int = 16
+  learning_rate: float = 1e-3
+  min_learning_rate: float = 1e-5
+  decay_rate: float = 0.9999
+  clip_norm: float = 1.0
+  seed: int = 0
+
+  # Mel inversion.
+  griffin_lim_iters: int = 32
+  griffin_lim_momentum: float = 0.99
+
+  # Training loop.
+  checkpoint_every_steps: int = 500
+  summary_every_steps: int = 50
+  keep_checkpoints: int = 3
+
+  def __post_init__(self):
+    problems = []
+    if self.data_layout not in DATA_LAYOUTS:
+      problems.append(f"data_layout={self.data_layout!r} (valid: {', '.join(DATA_LAYOUTS)})")
+    if not 0.0 <= self.eval_fraction < 1.0:
+      problems.append(f"eval_fraction={self.eval_fraction} (must be in [0, 1))")
+    if self.clip_seconds <= 0 or self.clip_samples < self.n_fft:
+      problems.append(f"clip_seconds={self.clip_seconds} (a clip must hold at least n_fft samples)")
+    if self.hop_length <= 0 or self.hop_length > self.n_fft:
+      problems.append(f"hop_length={self.hop_length} (must be in [1, n_fft])")
+    if self.mel_fmax_hz > self.sample_rate_hz / 2:
+      problems.append(f"mel_fmax_hz={self.mel_fmax_hz} (above Nyquist {self.sample_rate_hz / 2})")
+    if not (len(self.conv_channels) == len(self.conv_pool_time) == len(self.conv_pool_freq)):
+      problems.append("conv_channels, conv_pool_time and conv_pool_freq must have equal lengths")
+    for field in ("z_size", "encoder_lstm_units", "conductor_lstm_units", "decoder_lstm_units",
+                  "conductor_embedding_size", "num_segments", "batch_size", "n_mels",
+                  "griffin_lim_iters"):
+      if getattr(self, field) <= 0:
+        problems.append(f"{field}={getattr(self, field)} (must be positive)")
+    if self.num_segments > self.num_frames:
+      problems.append(f"num_segments={self.num_segments} (more than the {self.num_frames} frames of a clip)")
+    if problems:
+      raise ConfigError(f"config {self.name!r}: invalid " + "; ".join(problems))
+
+  @property
+  def clip_samples(self) -> int:
+    """Samples in one model clip at `sample_rate_hz`."""
+    return int(round(self.clip_seconds * self.sample_rate_hz))
+
+  @property
+  def num_frames(self) -> int:
+    """Log-mel frames of one clip (centred STFT: 1 + samples // hop)."""
+    return 1 + self.clip_samples // self.hop_length
+
+  @property
+  def frames_per_segment(self) -> int:
+    """Frames each conductor segment emits; the last segment's tail is cropped."""
+    return -(-self.num_frames // self.num_segments)
+
+  def to_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+  def to_json(self) -> str:
+    return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+  @classmethod
+  def from_dict(cls, values: Mapping[str, Any]) -> "Config":
+    return override(cls(), values)
+
+
+def _field_types() -> dict:
+  return {f.name: f for f in dataclasses.fields(Config)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+  """Converts `value` (JSON value or flag string) to the type of field `name`."""
+  field = _field_types()[name]
+  default = field.default
+  try:
+    if isinstance(default, tuple):
+      if isinstance(value, str):
+        value = [v for v in value.replace(";", ":").split(":") if v]
+      return tuple(int(v) for v in value)
+    if isinstance(default, bool):
+      if isinstance(value, str):
+        if value.lower() not in ("true", "false", "1", "0"):
+          raise ValueError(value)
+        return value.lower() in ("true", "1")
+      return bool(value)
+    if isinstance(default, int):
+      as_float = float(value)
+      if as_float != int(as_float):
+        raise ValueError(value)
+      return int(as_float)
+    if isinstance(default, float):
+      return float(value)
+    return str(value)
+  except (TypeError, ValueError):
+    raise ConfigError(
+        f"bad value {value!r} for hparam {name!r}: expected {type(default).__name__}"
+        + (" (a list of ints separated by ':')" if isinstance(default, tuple) else "")) from None
+
+
+def override(config: Config, values: Mapping[str, Any]) -> Config:
+  """Returns `config` with `values` replaced, validating names and types."""
+  fields = _field_types()
+  unknown = sorted(set(values) - set(fields))
+  if unknown:
+    raise ConfigError(f"unknown hparam(s) {', '.join(unknown)}; valid names: {', '.join(sorted(fields))}")
+  return dataclasses.replace(config, **{k: _coerce(k, v) for k, v in values.items()})
+
+
+def parse_hparams(hparams: str) -> dict:
+  """Parses 'a=1,b=2:3' (music_vae_train's --hparams) into {'a': '1', 'b': '2:3'}."""
+  result = {}
+  for item in filter(None, (part.strip() for part in (hparams or "").split(","))):
+    if "=" not in item:
+      raise ConfigError(f"bad --hparams item {item!r}: expected name=value")
+    name, value = item.split("=", 1)
+    result[name.strip()] = value.strip()
+  return result
+
+
+def configs_dir() -> Path:
+  """The folder of named JSON configs: the repository's `configs/`, or its installed copy."""
+  candidates = [Path(__file__).resolve().parent.parent / "configs",
+                Path(sys.prefix) / "share" / "wave_music_vae" / "configs"]
+  for candidate in candidates:
+    if candidate.is_dir():
+      return candidate
+  return candidates[0]
+
+
+def available_configs(directory: Optional[Path] = None) -> list:
+  directory = Path(directory or configs_dir())
+  return sorted(p.stem for p in directory.glob("*.json"))
+
+
+def _read_json(path: Path) -> dict:
+  try:
+    return json.loads(path.read_text())
+  except (OSError, json.JSONDecodeError) as e:
+    raise ConfigError(f"cannot read config file {path}: {e}") from None
+
+
+def load_config(name_or_path: str, hparams: Optional[Mapping[str, Any]] = None,
+                directory: Optional[Path] = None) -> Config:
+  """Loads a named config (or a JSON file path), resolving `base` chains, then `hparams`."""
+  directory = Path(directory or configs_dir())
+  seen = []
+  values: dict = {}
+  current = name_or_path
+  while current:
+    path = Path(current) if current.endswith(".json") or os.sep in current else directory / f"{current}.json"
+    if not path.is_file():
+      raise ConfigError(f"unknown config {current!r}; valid configs: {', '.join(available_configs(directory))}")
+    if path in seen:
+      raise ConfigError(f"config {name_or_path!r}: circular 'base' chain through {path}")
+    seen.append(path)
+    data = _read_json(path)
+    current = data.pop("base", None)
+    values = {**data, **values}
+  values.setdefault("name", Path(name_or_path).stem)
+  config = override(Config(), values)
+  return override(config, hparams or {})
+
+
+def save_config(config: Config, path) -> None:
+  """Writes `config` as JSON, atomically (temp file, then rename)."""
+  path = Path(path)
+  tmp = path.with_name(path.name + ".tmp")
+  tmp.write_text(config.to_json())
+  os.replace(tmp, path)

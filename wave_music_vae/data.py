@@ -1,0 +1,384 @@
+"""Input pipelines: song folders (GTZAN, FMA, any folder) and TFRecords of clips.
+
+Every reader yields a `tf.data.Dataset` of dicts:
+  `audio` float32 [batch, clip_samples] at the config's rate, in [-1, 1];
+  `label` string [batch] (genre, album, sub-folder; '' when there is none).
+
+Splits are by *file*: a stable hash (SHA-1) of the path relative to the dataset
+root puts each song on one side only, so no song's clips land in both train and
+eval. Training takes `clips_per_file` random crops each time a file is visited;
+eval takes up to `clips_per_file` fixed crops evenly spaced through each file.
+Files shorter than a clip are zero-padded at the end.
+
+A file that cannot be read is skipped with one warning naming it and the cause,
+and counted in `SkippedFiles` for the run's summary.
+
+TFRecord feature spec (one `tf.train.Example` per clip; written by
+`make_example` and by `wave_music_vae_prepare_tfrecord`):
+  `audio`           float_list  mono samples in [-1, 1] (any length; cropped or padded)
+  `sample_rate_hz`  int64       must equal the config's rate
+  `label`           bytes       genre / album / sub-folder, '' if none
+  `source_path`     bytes       the song's path relative to its dataset root
+  `offset_seconds`  float       where the clip starts in the song
+  `split`           bytes       'train' or 'eval' (from `split_of(source_path)`)
+"""
+
+import csv
+import dataclasses
+import hashlib
+import logging
+import threading
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from wave_music_vae import audio_io
+
+TFRECORD_FEATURES = {
+    "audio": tf.io.VarLenFeature(tf.float32),
+    "sample_rate_hz": tf.io.FixedLenFeature([], tf.int64),
+    "label": tf.io.FixedLenFeature([], tf.string, default_value=""),
+    "source_path": tf.io.FixedLenFeature([], tf.string, default_value=""),
+    "offset_seconds": tf.io.FixedLenFeature([], tf.float32, default_value=0.0),
+    "split": tf.io.FixedLenFeature([], tf.string, default_value="train"),
+}
+SPLITS = ("train", "eval")
+
+
+class DataError(ValueError):
+  """A dataset that cannot be used at all (no files, no readable audio, bad layout)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioFile:
+  path: str             # Absolute or as given.
+  relative_path: str    # Relative to the dataset root: what the split hashes.
+  label: str = ""
+
+
+class SkippedFiles:
+  """Thread-safe record of unreadable files: warns once per file, counts them all."""
+
+  def __init__(self):
+    self._lock = threading.Lock()
+    self.causes = {}
+
+  def add(self, path: str, cause: str) -> None:
+    with self._lock:
+      if path in self.causes:
+        return
+      self.causes[path] = cause
+    logging.warning("skipped unreadable audio %s", cause)
+
+  def __len__(self):
+    with self._lock:
+      return len(self.causes)
+
+  def summary(self) -> str:
+    return f"{len(self)} unreadable file(s) skipped"
+
+
+def split_of(relative_path: str, eval_fraction: float) -> str:
+  """'train' or 'eval' for a file, from a stable hash of its relative path."""
+  digest = hashlib.sha1(relative_path.replace("\\", "/").encode("utf-8")).hexdigest()
+  return "eval" if int(digest[:8], 16) / 2 ** 32 < eval_fraction else "train"
+
+
+def _is_audio(path: Path) -> bool:
+  return path.is_file() and path.suffix.lower() in audio_io.AUDIO_EXTENSIONS
+
+
+def list_folder(root) -> List[AudioFile]:
+  """Every audio file below `root`, recursively; the first sub-folder is the label."""
+  root = Path(root)
+  files = []
+  for path in sorted(p for p in root.rglob("*") if _is_audio(p)):
+    relative = path.relative_to(root)
+    label = relative.parts[0] if len(relative.parts) > 1 else ""
+    files.append(AudioFile(str(path), relative.as_posix(), label))
+  return files
+
+
+def list_gtzan(root) -> List[AudioFile]:
+  """GTZAN: `genres/<genre>/<genre>.NNNNN.au` or `genres_original/<genre>/*.wav`.
+
+  `root` may be the dataset folder holding `genres/` or `genres_original/`, or one
+  of those folders itself. The genre folder is the label.
+  """
+  root = Path(root)
+  for candidate in (root / "genres_original", root / "genres", root / "Data" / "genres_original",
+                    root):
+    if candidate.is_dir():
+      files = [f for f in list_folder(candidate) if f.label]
+      if files:
+        return files
+  return []
+
+
+def _fma_genres(root: Path) -> dict:
+  """track_id -> genre_top from `fma_metadata/tracks.csv` (three header rows)."""
+  for tracks in (root / "fma_metadata" / "tracks.csv", root.parent / "fma_metadata" / "tracks.csv"):
+    if tracks.is_file():
+      break
+  else:
+    return {}
+  genres = {}
+  with open(tracks, newline="", encoding="utf-8") as f:
+    reader = csv.reader(f)
+    top, second = next(reader), next(reader)
+    next(reader)
+    try:
+      column = next(i for i, (a, b) in enumerate(zip(top, second))
+                    if a == "track" and b == "genre_top")
+    except StopIteration:
+      return {}
+    for row in reader:
+      if row and len(row) > column and row[0].isdigit():
+        genres[int(row[0])] = row[column]
+  return genres
+
+
+def list_fma(root) -> List[AudioFile]:
+  """FMA: `fma_*/NNN/NNNNNN.mp3`; genre_top from `fma_metadata/tracks.csv` when present."""
+  root = Path(root)
+  genres = _fma_genres(root)
+  files = []
+  for path in sorted(p for p in root.rglob("*.mp3") if p.is_file()):
+    stem = path.stem
+    label = genres.get(int(stem), "") if stem.isdigit() else ""
+    files.append(AudioFile(str(path), path.relative_to(root).as_posix(), label))
+  return files
+
+
+LISTERS = {"gtzan": list_gtzan, "fma": list_fma, "folder": list_folder}
+
+
+def list_audio_files(root, layout: str) -> List[AudioFile]:
+  if layout not in LISTERS:
+    raise DataError(f"layout {layout!r} lists no folder; valid: {', '.join(LISTERS)}")
+  if not Path(root).is_dir():
+    raise DataError(f"{root}: no such folder")
+  return LISTERS[layout](root)
+
+
+def split_files(files: List[AudioFile], split: str, eval_fraction: float) -> List[AudioFile]:
+  return [f for f in files if split_of(f.relative_path, eval_fraction) == split]
+
+
+def first_readable(files: List[AudioFile], sample_rate_hz: int, skipped: SkippedFiles) -> str:
+  """Path of the first file whose first second decodes; fails early when none does."""
+  for f in files:
+    try:
+      audio_io.read_audio(f.path, sample_rate_hz, duration_seconds=1.0)
+      return f.path
+    except audio_io.AudioReadError as e:
+      skipped.add(f.path, str(e))
+  raise DataError(f"no readable audio among {len(files)} file(s); {skipped.summary()}")
+
+
+def _fit(audio: tf.Tensor, clip_samples: int) -> tf.Tensor:
+  """Zero-pads [n] at the end to at least clip_samples."""
+  return tf.pad(audio, [[0, tf.maximum(clip_samples - tf.shape(audio)[0], 0)]])
+
+
+def random_crops(audio: tf.Tensor, clip_samples: int, count: int) -> tf.Tensor:
+  """[n] -> [count, clip_samples], each from a uniform random start."""
+  audio = _fit(audio, clip_samples)
+  max_start = tf.shape(audio)[0] - clip_samples
+  starts = tf.random.uniform([count], 0, max_start + 1, dtype=tf.int32)
+  return tf.map_fn(lambda s: audio[s:s + clip_samples], starts, fn_output_signature=tf.float32)
+
+
+def fixed_crops(audio: tf.Tensor, clip_samples: int, count: int) -> tf.Tensor:
+  """[n] -> [k, clip_samples], k = min(count, n // clip) (>= 1) clips evenly spaced."""
+  audio = _fit(audio, clip_samples)
+  n = tf.shape(audio)[0]
+  k = tf.clip_by_value(n // clip_samples, 1, count)
+  span = n - clip_samples
+  starts = tf.cast(tf.round(tf.cast(tf.range(k), tf.float32) * tf.cast(span, tf.float32)
+                            / tf.maximum(tf.cast(k - 1, tf.float32), 1.0)), tf.int32)
+  starts = tf.where(k > 1, starts, tf.fill([k], span // 2))
+  return tf.map_fn(lambda s: audio[s:s + clip_samples], starts, fn_output_signature=tf.float32)
+
+
+MAX_DECODE_SECONDS = 600.0  # Longer files (DJ mixes) are read in windows of this length.
+
+
+def _decoder(sample_rate_hz: int, skipped: SkippedFiles, training: bool, seed: int,
+             max_decode_seconds: float):
+  """py_function body: path -> (audio [n] float32, ok). Never raises.
+
+  Files longer than `max_decode_seconds` are not decoded whole: training reads a
+  random window of that length each visit, eval the window in the middle, so a
+  3-hour mix costs no more memory than a 10-minute song. (The length comes from
+  the file's header, or ffmpeg's probe where libsndfile cannot read it; a file
+  whose length neither tells, such as a FLAC written to a pipe, is read from its
+  start, one window at most.)
+  """
+  rng = np.random.default_rng(seed)
+
+  def decode(path):
+    path = path.numpy().decode("utf-8")
+    try:
+      offset, duration = 0.0, None
+      try:
+        total = audio_io.duration_seconds(path)
+      except audio_io.AudioReadError:
+        total = None  # read_audio below says why, if the file is not audio at all.
+      if total is None:
+        duration = max_decode_seconds
+      elif total > max_decode_seconds:
+        duration = max_decode_seconds
+        spare = total - max_decode_seconds
+        offset = float(rng.uniform(0.0, spare)) if training else spare / 2
+      return audio_io.read_audio(path, sample_rate_hz, offset, duration), True
+    except audio_io.AudioReadError as e:
+      skipped.add(path, str(e))
+      return np.zeros([0], np.float32), False
+  return decode
+
+
+def decoded_songs(files: List[AudioFile], sample_rate_hz: int, skipped: SkippedFiles,
+                  training: bool = False, seed: int = 0,
+                  max_decode_seconds: float = MAX_DECODE_SECONDS) -> tf.data.Dataset:
+  """Dataset of (audio [n] float32, label) per readable file, decoded in parallel."""
+  if not files:
+    raise DataError("no audio files to read")
+  decode = _decoder(sample_rate_hz, skipped, training, seed, max_decode_seconds)
+
+  def load(path, label):
+    audio, ok = tf.py_function(decode, [path], [tf.float32, tf.bool])
+    audio.set_shape([None])
+    ok.set_shape([])
+    return audio, label, ok
+
+  ds = tf.data.Dataset.from_tensor_slices(([f.path for f in files], [f.label for f in files]))
+  ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.filter(lambda audio, label, ok: ok)
+  return ds.map(lambda audio, label, ok: (audio, label))
+
+
+def folder_dataset(files: List[AudioFile], config, split: str, skipped: SkippedFiles,
+                   cache: bool = False, batch_size: Optional[int] = None,
+                   repeat: Optional[bool] = None) -> tf.data.Dataset:
+  """Batched clips from song files; see the module docstring for crops and splits.
+
+  Args:
+    files: the files of this split (see `split_files`).
+    config: a `Config` (rate, clip length, clips per file, batch size, shuffle).
+    split: 'train' (shuffled, random crops, repeated) or 'eval' (fixed crops, once).
+    skipped: collects unreadable files.
+    cache: keep decoded songs in memory after the first pass (small datasets).
+    batch_size: defaults to config.batch_size. Eval keeps a last partial batch.
+    repeat: defaults to True for train, False for eval.
+  """
+  if split not in SPLITS:
+    raise DataError(f"split {split!r}; valid: {', '.join(SPLITS)}")
+  training = split == "train"
+  repeat = training if repeat is None else repeat
+  batch_size = batch_size or config.batch_size
+  ds = decoded_songs(files, config.sample_rate_hz, skipped, training, config.seed)
+  if cache:
+    ds = ds.cache()
+  if training:
+    ds = ds.shuffle(max(len(files), 1), seed=config.seed, reshuffle_each_iteration=True)
+  if repeat:
+    ds = ds.repeat()
+  crop = random_crops if training else fixed_crops
+  ds = ds.map(lambda audio, label: (crop(audio, config.clip_samples, config.clips_per_file), label),
+              num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.flat_map(lambda clips, label: tf.data.Dataset.from_tensor_slices(
+      {"audio": clips, "label": tf.fill([tf.shape(clips)[0]], label)}))
+  if training:
+    ds = ds.shuffle(config.shuffle_buffer_clips, seed=config.seed)
+  return ds.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+
+
+def make_example(audio: np.ndarray, sample_rate_hz: int, label: str = "", source_path: str = "",
+                 offset_seconds: float = 0.0, split: str = "train") -> tf.train.Example:
+  """One clip as a `tf.train.Example` in the TFRecord feature spec above."""
+  feature = tf.train.Feature
+  return tf.train.Example(features=tf.train.Features(feature={
+      # A list, not an array: protobuf copies a list about 1.5x faster.
+      "audio": feature(float_list=tf.train.FloatList(value=np.asarray(audio, np.float32).tolist())),
+      "sample_rate_hz": feature(int64_list=tf.train.Int64List(value=[int(sample_rate_hz)])),
+      "label": feature(bytes_list=tf.train.BytesList(value=[label.encode("utf-8")])),
+      "source_path": feature(bytes_list=tf.train.BytesList(value=[source_path.encode("utf-8")])),
+      "offset_seconds": feature(float_list=tf.train.FloatList(value=[float(offset_seconds)])),
+      "split": feature(bytes_list=tf.train.BytesList(value=[split.encode("utf-8")])),
+  }))
+
+
+def parse_example(serialized: tf.Tensor) -> dict:
+  """Serialized Example -> dict of the spec's features, `audio` dense [n]."""
+  parsed = tf.io.parse_single_example(serialized, TFRECORD_FEATURES)
+  parsed["audio"] = tf.sparse.to_dense(parsed["audio"])
+  return parsed
+
+
+def tfrecord_dataset(file_pattern: str, config, split: str, batch_size: Optional[int] = None,
+                     repeat: Optional[bool] = None) -> tf.data.Dataset:
+  """Batched clips from TFRecords in the feature spec above (`--examples_path=PREFIX*`)."""
+  paths = sorted(tf.io.gfile.glob(file_pattern))
+  if not paths:
+    not_a_folder = "" if Path(file_pattern).is_dir() else "no such folder of songs, and "
+    raise DataError(f"{file_pattern}: {not_a_folder}no TFRecord files match")
+  training = split == "train"
+  repeat = training if repeat is None else repeat
+  batch_size = batch_size or config.batch_size
+  ds = tf.data.TFRecordDataset(paths, num_parallel_reads=tf.data.AUTOTUNE)
+  ds = ds.map(parse_example, num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.filter(lambda ex: ex["split"] == split)
+
+  first = next(iter(tf.data.TFRecordDataset(paths[:1]).map(parse_example).take(1)), None)
+  if first is not None and int(first["sample_rate_hz"]) != config.sample_rate_hz:
+    raise DataError(f"{paths[0]}: clips are at {int(first['sample_rate_hz'])} Hz, not the "
+                    f"config rate of {config.sample_rate_hz} Hz; prepare them again with "
+                    f"--sample_rate_hz={config.sample_rate_hz}")
+
+  def check_rate(ex):
+    tf.debugging.assert_equal(
+        ex["sample_rate_hz"], tf.constant(config.sample_rate_hz, tf.int64),
+        message=f"{file_pattern}: clips are not at the config rate of {config.sample_rate_hz} Hz")
+    return ex
+
+  ds = ds.map(check_rate)
+  if training:
+    ds = ds.shuffle(config.shuffle_buffer_clips, seed=config.seed)
+  if repeat:
+    ds = ds.repeat()
+  crop = random_crops if training else fixed_crops
+  ds = ds.map(lambda ex: {"audio": crop(ex["audio"], config.clip_samples, 1)[0],
+                          "label": ex["label"]}, num_parallel_calls=tf.data.AUTOTUNE)
+  return ds.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+
+
+@dataclasses.dataclass
+class DatasetSource:
+  """Where clips come from: a folder of songs (with layout) or TFRecords."""
+
+  examples_path: str
+  layout: str
+  skipped: SkippedFiles = dataclasses.field(default_factory=SkippedFiles)
+
+  @property
+  def is_tfrecord(self) -> bool:
+    return self.layout == "tfrecord" or not Path(self.examples_path).is_dir()
+
+  def files(self, split: str, eval_fraction: float) -> List[AudioFile]:
+    files = list_audio_files(self.examples_path, self.layout)
+    if not files:
+      raise DataError(f"{self.examples_path}: no audio files found for layout {self.layout!r}")
+    return split_files(files, split, eval_fraction)
+
+  def dataset(self, config, split: str, cache: bool = False, batch_size: Optional[int] = None,
+              repeat: Optional[bool] = None) -> tf.data.Dataset:
+    if self.is_tfrecord:
+      return tfrecord_dataset(self.examples_path, config, split, batch_size, repeat)
+    files = self.files(split, config.eval_fraction)
+    if not files:
+      raise DataError(f"{self.examples_path}: the {split} split has no files "
+                      f"(eval_fraction={config.eval_fraction})")
+    return folder_dataset(files, config, split, self.skipped, cache, batch_size, repeat)
