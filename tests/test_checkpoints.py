@@ -1,0 +1,60 @@
+"""Loading every checkpoint in checkpoints/, the three ways to name one, and shipping one."""
+
+import json
+
+import numpy as np
+import pytest
+
+from wave_music_vae import checkpoints, inference, spectral
+from wave_music_vae import config as config_lib
+
+from conftest import synth_song
+
+SHIPPED = sorted(p for p in checkpoints.checkpoints_root().iterdir()
+                 if (p / checkpoints.WEIGHTS_FILE).is_file())
+
+
+def test_the_default_checkpoint_is_shipped():
+  assert checkpoints.default_checkpoint() in SHIPPED
+
+
+@pytest.mark.parametrize("directory", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_checkpoint_loads_and_reconstructs_a_synthesized_clip(directory):
+  backend = inference.load_backend(checkpoint_file=str(directory))
+  config = backend.config
+  assert config == config_lib.load_config(config.name)  # its config is the named one in configs/
+  metadata = json.loads((directory / checkpoints.METADATA_FILE).read_text())
+  assert metadata["config"] == config.name and metadata["steps"] > 0
+  clip = synth_song(config.clip_seconds, seed=5)[np.newaxis]
+  _, mu, _ = backend.encode(clip)
+  waveform, log_mel = backend.decode(mu, griffin_lim_iters=8)
+  assert waveform.shape == clip.shape and np.all(np.isfinite(waveform))
+  mel = spectral.MelSpectrogram.from_config(config)
+  error_db = float(np.mean(np.abs(mel.denormalize(log_mel) - mel.log_mel_db(clip))))
+  assert error_db < 25.0  # smoke test: bounded, not a quality figure (see checkpoints/README.md)
+  for name, vector in backend.attributes.items():
+    assert vector.shape == (config.z_size,) and np.all(np.isfinite(vector)), name
+
+
+def test_the_three_ways_to_name_a_checkpoint_agree(trained_run_dir, tmp_path):
+  by_run_dir = checkpoints.load(run_dir=str(trained_run_dir))
+  prefix = by_run_dir.source
+  by_prefix = checkpoints.load(checkpoint_file=prefix)
+  shipped_dir = checkpoints.save_shipped(by_run_dir, tmp_path / "shipped",
+                                         {"config": "tiny", "steps": 150})
+  by_folder = checkpoints.load(checkpoint_file=str(shipped_dir))
+  clip = synth_song(1.0, seed=9)[np.newaxis]
+  reference = by_run_dir.model.reconstruct(clip).numpy()
+  np.testing.assert_array_equal(by_prefix.model.reconstruct(clip).numpy(), reference)
+  # Shipped weights are float16: the same model within float16 rounding.
+  np.testing.assert_allclose(by_folder.model.reconstruct(clip).numpy(), reference, atol=0.05)
+  assert by_folder.config == by_run_dir.config
+
+
+def test_bad_checkpoint_paths_are_clear(tmp_path, tiny_config):
+  with pytest.raises(checkpoints.CheckpointError, match="not a checkpoint"):
+    checkpoints.load(checkpoint_file=str(tmp_path))
+  with pytest.raises(checkpoints.CheckpointError, match="no checkpoint in"):
+    checkpoints.load(run_dir=str(tmp_path))
+  with pytest.raises(checkpoints.CheckpointError, match="give only one"):
+    checkpoints.load(checkpoint_file="a", run_dir="b")

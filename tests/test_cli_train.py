@@ -1,0 +1,142 @@
+"""`wave_music_vae_train` as a user runs it: real subprocesses, real signals, real files."""
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+
+TRAIN = [sys.executable, "-m", "wave_music_vae.cli.train"]
+
+
+def run(*args, timeout=300):
+  return subprocess.run([*TRAIN, *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def messy_folder(song_folder, tmp_path):
+  """The synthesized songs plus a corrupt WAV, a zero-byte MP3 and a stray text file."""
+  root = tmp_path / "songs with spaces ü"
+  shutil.copytree(song_folder, root)
+  (root / "low" / "truncated.wav").write_bytes((root / "low" / "song 0.wav").read_bytes()[:30])
+  (root / "high" / "empty.mp3").write_bytes(b"")
+  (root / "high" / "notes.txt").write_text("not audio")
+  return root
+
+
+def _steps_in(run_dir: Path):
+  return sorted(int(p.name[len("ckpt-"):-len(".index")]) for p in (run_dir / "train").glob("ckpt-*.index"))
+
+
+def test_train_writes_checkpoints_and_events_then_resumes(messy_folder, tmp_path):
+  run_dir = tmp_path / "run"
+  first = run("--config=tiny", f"--run_dir={run_dir}", f"--examples_path={messy_folder}",
+              "--num_steps=25", "--noprogress", "--eval_num_batches=2")
+  assert first.returncode == 0, first.stderr
+  assert 25 in _steps_in(run_dir)
+  assert list((run_dir / "train").glob("events.out.tfevents.*"))
+  assert (run_dir / "config.json").is_file()
+  assert "2 unreadable file(s) skipped" in first.stdout
+  assert "truncated.wav" in first.stderr and "empty.mp3" in first.stderr
+  assert "Traceback" not in first.stderr
+  second = run("--config=tiny", f"--run_dir={run_dir}", f"--examples_path={messy_folder}",
+               "--num_steps=35", "--noprogress", "--eval_num_batches=2")
+  assert second.returncode == 0, second.stderr
+  assert "step 25" in second.stdout and "trained steps 25 -> 35" in second.stdout
+  assert 35 in _steps_in(run_dir)
+  evaluation = run("--config=tiny", f"--run_dir={run_dir}", f"--examples_path={messy_folder}",
+                   "--mode=eval", "--eval_num_batches=2")
+  assert evaluation.returncode == 0 and "reconstruction_loss" in evaluation.stdout
+  assert list((run_dir / "eval").glob("events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--config=nope"], "unknown config 'nope'; valid configs: fma_small, folder, gtzan"),
+    (["--config=tiny", "--hparams=zsize=3"], "unknown hparam(s) zsize; valid names:"),
+    (["--config=tiny", "--hparams=batch_size=many"], "bad value 'many' for hparam 'batch_size'"),
+    (["--config=tiny", "--examples_path=/nonexistent/folder"], "no TFRecord files match"),
+])
+def test_config_and_flag_errors_are_one_line(tmp_path, args, message):
+  defaults = {"--run_dir": str(tmp_path / "r"), "--examples_path": str(tmp_path)}
+  for flag, value in defaults.items():
+    if not any(a.startswith(flag) for a in args):
+      args = [*args, f"{flag}={value}"]
+  result = run(*args)
+  assert result.returncode == 1
+  assert message in result.stderr
+  assert "Traceback" not in result.stderr
+
+
+def test_folder_without_audio_fails_early(tmp_path):
+  (tmp_path / "a.wav").write_text("not audio")
+  result = run("--config=tiny", f"--run_dir={tmp_path / 'r'}", f"--examples_path={tmp_path}")
+  assert result.returncode == 1
+  assert "no readable audio among 1 file(s)" in result.stderr and "Traceback" not in result.stderr
+
+
+def _start(run_dir, folder, num_steps=100000):
+  return subprocess.Popen([*TRAIN, "--config=tiny", f"--run_dir={run_dir}",
+                           f"--examples_path={folder}", f"--num_steps={num_steps}", "--noprogress",
+                           "--hparams=checkpoint_every_steps=10"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_checkpoint(process, run_dir, minimum_step, timeout=240):
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    if process.poll() is not None:
+      raise AssertionError(f"training exited early: {process.communicate()[1][-2000:]}")
+    if any(s >= minimum_step for s in _steps_in(run_dir)):
+      return
+    time.sleep(0.2)
+  process.kill()
+  raise AssertionError("no checkpoint appeared in time")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_sigint_write_a_checkpoint_before_exiting(song_folder, tmp_path, sig):
+  run_dir = tmp_path / "run"
+  process = _start(run_dir, song_folder)
+  _wait_for_checkpoint(process, run_dir, 10)
+  time.sleep(random.uniform(0.0, 1.0))
+  process.send_signal(sig)
+  stdout, stderr = process.communicate(timeout=120)
+  assert process.returncode == 0, stderr
+  assert f"stopped by {sig.name}: checkpoint written at step" in stdout
+  stopped_at = int(stdout.split("checkpoint written at step ")[1].split()[0])
+  assert max(_steps_in(run_dir)) == stopped_at >= 10
+
+
+def test_sigkill_at_a_random_moment_resumes_from_the_last_checkpoint(song_folder, tmp_path):
+  run_dir = tmp_path / "run"
+  process = _start(run_dir, song_folder)
+  _wait_for_checkpoint(process, run_dir, 10)
+  time.sleep(random.uniform(0.0, 3.0))
+  process.send_signal(signal.SIGKILL)
+  process.communicate(timeout=60)
+  assert process.returncode == -signal.SIGKILL  # the kill really happened mid-run
+  last = tf.train.latest_checkpoint(str(run_dir / "train"))
+  assert last is not None
+  saved_step = int(last.rsplit("-", 1)[1])
+  tf.train.load_checkpoint(last)  # the newest checkpoint named by the index is complete
+  resumed = _start(run_dir, song_folder, num_steps=saved_step + 5)
+  stdout, stderr = resumed.communicate(timeout=300)
+  assert resumed.returncode == 0, stderr
+  assert f"step {saved_step}" in stdout
+  assert f"trained steps {saved_step} -> {saved_step + 5}" in stdout
+
+
+def test_mixed_precision_trains_once_the_loss_scale_settles(song_folder, tmp_path):
+  result = run("--config=tiny", f"--run_dir={tmp_path / 'run'}", f"--examples_path={song_folder}",
+               "--num_steps=20", "--noprogress", "--mixed_precision", "--eval_num_batches=1")
+  assert result.returncode == 0, result.stderr
+  skipped = int(result.stdout.split("non-finite steps skipped: ")[1].split(";")[0])
+  # float16 overflows at the optimizer's first loss scale (2^15); each overflow halves it.
+  assert 0 < skipped < 15
+  assert "nan" not in result.stdout.split("eval on")[1].lower()

@@ -1,0 +1,62 @@
+"""The training loop: non-finite steps never touch the weights; checkpoints; run_dir checks."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from wave_music_vae import config as config_lib
+from wave_music_vae import training
+
+from conftest import synth_song
+
+
+def _clips(config, n=None):
+  n = n or config.batch_size
+  return np.stack([synth_song(config.clip_seconds, seed=i) for i in range(n)])
+
+
+def test_nonfinite_step_is_skipped_and_counted(tiny_config, tmp_path):
+  trainer = training.Trainer(tiny_config, tmp_path, max_consecutive_nonfinite=3)
+  good = tf.data.Dataset.from_tensors({"audio": _clips(tiny_config)})
+  trainer.train(good.repeat(), 2, progress=False)
+  before = [w.copy() for w in trainer.model.get_weights()]
+  bad = _clips(tiny_config)
+  bad[0, 100] = np.nan
+  summary = trainer.train(
+      tf.data.Dataset.from_tensors({"audio": bad}).concatenate(good).repeat(), 4, progress=False)
+  assert summary.nonfinite_steps == 1 and summary.end_step == 4
+  after_bad = trainer.model.get_weights()
+  assert any(not np.array_equal(a, b) for a, b in zip(before, after_bad))  # the good step applied
+  assert all(np.all(np.isfinite(w)) for w in after_bad)
+  # Only bad batches: the weights never change and the run stops with a clear message.
+  frozen = [w.copy() for w in trainer.model.get_weights()]
+  with pytest.raises(training.TrainingError, match="3 steps in a row had a NaN/Inf loss"):
+    trainer.train(tf.data.Dataset.from_tensors({"audio": bad}).repeat(), 100, progress=False)
+  for a, b in zip(frozen, trainer.model.get_weights()):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_checkpoint_restores_exact_step_and_weights(tiny_config, tmp_path):
+  dataset = tf.data.Dataset.from_tensors({"audio": _clips(tiny_config)}).repeat()
+  trainer = training.Trainer(tiny_config, tmp_path)
+  trainer.train(dataset, 5, progress=False)
+  resumed = training.Trainer(tiny_config, tmp_path)
+  assert resumed.restore() == 5
+  for a, b in zip(trainer.model.get_weights(), resumed.model.get_weights()):
+    np.testing.assert_array_equal(a, b)
+  assert int(resumed.optimizer.iterations.numpy()) == int(trainer.optimizer.iterations.numpy())
+
+
+def test_run_dir_with_another_config_is_refused(tiny_config, tmp_path):
+  training.prepare_run_dir(tmp_path, tiny_config)
+  training.prepare_run_dir(tmp_path, tiny_config)  # same config: fine
+  other = config_lib.override(tiny_config, {"z_size": 4})
+  with pytest.raises(training.TrainingError, match="differs in z_size"):
+    training.prepare_run_dir(tmp_path, other)
+
+
+def test_learning_rate_schedule_decays_to_its_floor():
+  schedule = training.MusicVaeLearningRate(1e-3, 1e-5, 0.9)
+  assert float(schedule(0)) == pytest.approx(1e-3)
+  assert float(schedule(1000)) == pytest.approx(1e-5)
+  assert training.MusicVaeLearningRate(**schedule.get_config()).get_config() == schedule.get_config()

@@ -1,0 +1,209 @@
+"""Finding and loading trained models; writing shipped checkpoints.
+
+Three places a model comes from:
+  * a run directory (`--run_dir`): `config.json` + the newest `train/ckpt-N`;
+  * a training checkpoint prefix (`--checkpoint_file=RUN/train/ckpt-N`), whose
+    config is `RUN/config.json`;
+  * a shipped checkpoint folder (`--checkpoint_file=checkpoints/NAME`, the default):
+    `config.json`, `model.weights.h5` (float16 where it keeps the folder small),
+    `metadata.json` and `attributes.json`.
+Attribute vectors (label mean latent - overall mean) live in `attributes.json`
+beside the config: `{"labels": {name: [z_size floats]}, "counts": {name: clips}}`.
+"""
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Dict, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from wave_music_vae import config as config_lib
+from wave_music_vae.model import WaveMusicVAE
+from wave_music_vae.training import model_variables
+
+DEFAULT_CHECKPOINT = "soundtracks"
+WEIGHTS_FILE = "model.weights.h5"
+ATTRIBUTES_FILE = "attributes.json"
+METADATA_FILE = "metadata.json"
+
+
+class CheckpointError(ValueError):
+  """A checkpoint that is missing, unreadable or made with another config."""
+
+
+@dataclasses.dataclass
+class LoadedModel:
+  model: WaveMusicVAE
+  config: config_lib.Config
+  attributes: Dict[str, np.ndarray]
+  source: str               # What was loaded, for messages.
+  directory: Path           # Where attributes.json lives (run_dir or shipped folder).
+
+
+def checkpoints_root() -> Path:
+  """The repository's `checkpoints/` (or its installed copy under sys.prefix/share)."""
+  import sys  # pylint: disable=g-import-not-at-top
+  candidates = [Path(__file__).resolve().parent.parent / "checkpoints",
+                Path(sys.prefix) / "share" / "wave_music_vae" / "checkpoints"]
+  return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+def default_checkpoint() -> Path:
+  return checkpoints_root() / DEFAULT_CHECKPOINT
+
+
+def load_attributes(directory) -> Dict[str, np.ndarray]:
+  path = Path(directory) / ATTRIBUTES_FILE
+  if not path.is_file():
+    return {}
+  try:
+    labels = json.loads(path.read_text())["labels"]
+  except (OSError, ValueError, KeyError) as e:
+    raise CheckpointError(f"{path}: not a readable attributes file ({e})") from None
+  return {name: np.asarray(vector, np.float32) for name, vector in labels.items()}
+
+
+def save_attributes(directory, vectors: Dict[str, np.ndarray], counts: Dict[str, int]) -> Path:
+  path = Path(directory) / ATTRIBUTES_FILE
+  tmp = path.with_name(path.name + ".tmp")
+  tmp.write_text(json.dumps({"labels": {k: [float(x) for x in v] for k, v in vectors.items()},
+                             "counts": {k: int(v) for k, v in counts.items()}}, indent=1))
+  os.replace(tmp, path)
+  return path
+
+
+def check_same_config(found: config_lib.Config, expected: Optional[config_lib.Config],
+                      source: str) -> None:
+  """Raises CheckpointError naming the fields where `found` (the checkpoint's) differs."""
+  if expected is None:
+    return
+  differing = sorted(k for k, v in found.to_dict().items()
+                     if k not in ("name", "description") and expected.to_dict()[k] != v)
+  if differing:
+    shown = ", ".join(f"{k}={getattr(found, k)!r} (not {getattr(expected, k)!r})"
+                      for k in differing[:6])
+    raise CheckpointError(f"{source} was trained with config {found.name!r}, which differs from "
+                          f"the requested {expected.name!r} in {shown}"
+                          f"{', ...' if len(differing) > 6 else ''}; pass --config={found.name} "
+                          "without --hparams, or leave --config out")
+
+
+def _build(config: config_lib.Config) -> WaveMusicVAE:
+  model = WaveMusicVAE(config)
+  model.build()
+  return model
+
+
+def load(checkpoint_file: Optional[str] = None, run_dir: Optional[str] = None,
+         config: Optional[config_lib.Config] = None) -> LoadedModel:
+  """Loads a model from one of the three places above (the default checkpoint if none).
+
+  `config`, when given, must match the checkpoint's own (model sizes, audio settings).
+  """
+  if checkpoint_file and run_dir:
+    raise CheckpointError("give only one of --checkpoint_file or --run_dir")
+  if run_dir:
+    run_dir = Path(run_dir)
+    prefix = tf.train.latest_checkpoint(str(run_dir / "train"))
+    if not prefix:
+      raise CheckpointError(f"{run_dir}: no checkpoint in {run_dir / 'train'}")
+    return _load_training_checkpoint(prefix, run_dir, config)
+  path = Path(checkpoint_file) if checkpoint_file else default_checkpoint()
+  if path.is_dir() and (path / WEIGHTS_FILE).is_file():
+    return _load_shipped(path, config)
+  if path.is_dir() and tf.train.latest_checkpoint(str(path / "train")):
+    return load(run_dir=str(path), config=config)
+  if Path(str(path) + ".index").is_file():
+    return _load_training_checkpoint(str(path), path.parent.parent, config)
+  raise CheckpointError(f"{path}: not a checkpoint (expected a shipped folder with "
+                        f"{WEIGHTS_FILE}, a run directory, or a ckpt-N prefix)")
+
+
+def _load_training_checkpoint(prefix: str, run_dir: Path,
+                              expected: Optional[config_lib.Config]) -> LoadedModel:
+  config_path = run_dir / "config.json"
+  if not config_path.is_file():
+    raise CheckpointError(f"{prefix}: no config.json in {run_dir}")
+  found = config_lib.load_config(str(config_path))
+  check_same_config(found, expected, prefix)
+  model = _build(found)
+  try:
+    status = tf.train.Checkpoint(model=model_variables(model)).read(prefix)
+    status.expect_partial().assert_existing_objects_matched()
+  except (tf.errors.OpError, AssertionError, ValueError) as e:
+    raise CheckpointError(f"{prefix}: cannot restore ({' '.join(str(e).split())[:200]})") from None
+  return LoadedModel(model, found, load_attributes(run_dir), prefix, run_dir)
+
+
+def _load_shipped(directory: Path, expected: Optional[config_lib.Config]) -> LoadedModel:
+  found = config_lib.load_config(str(directory / "config.json"))
+  check_same_config(found, expected, str(directory))
+  model = _build(found)
+  try:
+    model.load_weights(str(directory / WEIGHTS_FILE))
+  except (OSError, ValueError) as e:
+    raise CheckpointError(f"{directory / WEIGHTS_FILE}: cannot load ({' '.join(str(e).split())[:200]})") from None
+  return LoadedModel(model, found, load_attributes(directory), str(directory), directory)
+
+
+def _halve_float_datasets(h5_path: Path) -> None:
+  """Rewrites every float32 array of a Keras weights file as float16 (half the bytes).
+
+  HDF5 does not give back the space of a replaced dataset, so the file is copied
+  into a new one, groups and attributes included. Keras casts to each variable's
+  dtype on load, so such a file loads into a float32 model unchanged.
+  """
+  import h5py  # pylint: disable=g-import-not-at-top
+  halved = h5_path.with_name(h5_path.name + ".f16")
+
+  def copy(source, target):
+    target.attrs.update(source.attrs)
+    for key, node in source.items():
+      if isinstance(node, h5py.Group):
+        copy(node, target.create_group(key))
+      else:
+        values = node[()]
+        dataset = target.create_dataset(
+            key, data=values.astype(np.float16) if node.dtype == np.float32 else values)
+        dataset.attrs.update(node.attrs)
+
+  with h5py.File(h5_path, "r") as source, h5py.File(halved, "w") as target:
+    copy(source, target)
+  os.replace(halved, h5_path)
+
+
+def save_shipped(loaded: LoadedModel, directory, metadata: dict, float16: bool = True) -> Path:
+  """Writes a shipped checkpoint folder: config, weights (float16 if asked), metadata, attributes."""
+  directory = Path(directory)
+  directory.mkdir(parents=True, exist_ok=True)
+  config_lib.save_config(loaded.config, directory / "config.json")
+  tmp = directory / (".partial." + WEIGHTS_FILE)
+  loaded.model.save_weights(str(tmp))
+  if float16:
+    _halve_float_datasets(tmp)
+  os.replace(tmp, directory / WEIGHTS_FILE)
+  (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True))
+  if loaded.attributes:
+    counts = {k: 0 for k in loaded.attributes}
+    src = Path(loaded.directory) / ATTRIBUTES_FILE
+    if src.is_file():
+      counts = json.loads(src.read_text()).get("counts", counts)
+    save_attributes(directory, loaded.attributes, counts)
+  return directory
+
+
+def package_run(run_dir, directory, **metadata) -> Path:
+  """Ships a run's newest checkpoint (and its attributes) as a float16 checkpoint folder.
+
+  `metadata` (hardware, data, training time, ...) is stored in metadata.json with
+  the config name, step, parameter count and package version.
+  """
+  from wave_music_vae import __version__  # pylint: disable=g-import-not-at-top
+  loaded = load(run_dir=str(run_dir))
+  metadata = {"config": loaded.config.name, "steps": int(loaded.source.rsplit("-", 1)[1]),
+              "parameters": int(loaded.model.count_params()), "weights_dtype": "float16",
+              "package_version": __version__, **metadata}
+  return save_shipped(loaded, directory, metadata)

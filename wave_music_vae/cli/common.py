@@ -1,0 +1,61 @@
+"""What every command shares: config flags, and errors as one line, never a traceback."""
+
+import logging
+import sys
+import traceback
+
+from absl import flags
+from absl import logging as absl_logging
+
+from wave_music_vae import audio_io
+from wave_music_vae import config as config_lib
+from wave_music_vae import data
+
+FLAGS = flags.FLAGS
+
+# Errors whose message already says what is wrong, naming the file and the cause.
+USER_ERRORS = (config_lib.ConfigError, data.DataError, audio_io.AudioReadError,
+               audio_io.AudioWriteError, FileNotFoundError, PermissionError, ValueError)
+
+
+class UsageError(Exception):
+  """A bad combination of flags; the message names the flag."""
+
+
+def define_config_flags():
+  flags.DEFINE_string("config", None, "Name of a config in configs/ (or a JSON file path). "
+                      "Valid names: " + ", ".join(config_lib.available_configs()))
+  flags.DEFINE_string("hparams", "", "Comma-separated name=value overrides of the config, "
+                      "e.g. batch_size=8,z_size=256 (lists use ':', e.g. conv_channels=8:16).")
+  flags.DEFINE_bool("verbose", False, "Show tracebacks and TensorFlow's own logging.")
+
+
+def load_config(name=None):
+  name = name or FLAGS.config
+  if not name:
+    raise UsageError("--config is required; valid configs: "
+                     + ", ".join(config_lib.available_configs()))
+  return config_lib.load_config(name, config_lib.parse_hparams(FLAGS.hparams))
+
+
+def run_safely(program: str, main, argv) -> int:
+  """Calls main(argv); known errors become 'program: error: message' and exit code 1."""
+  verbose = FLAGS["verbose"].value if "verbose" in FLAGS else False
+  if not verbose:
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    absl_logging.set_verbosity(absl_logging.WARNING)
+  try:
+    return main(argv) or 0
+  except KeyboardInterrupt:
+    print(f"{program}: interrupted", file=sys.stderr)
+    return 130
+  except Exception as e:  # pylint: disable=broad-except
+    if verbose:
+      traceback.print_exc()
+    known = isinstance(e, USER_ERRORS + (UsageError,)) or type(e).__module__.startswith(
+        "wave_music_vae")
+    message = " ".join(str(e).split()) or type(e).__name__
+    if not known:
+      message = f"{type(e).__name__}: {message} (run with --verbose for the traceback)"
+    print(f"{program}: error: {message}", file=sys.stderr)
+    return 1

@@ -1,0 +1,100 @@
+r"""Trains a WaveMusicVAE, or evaluates its newest checkpoint (flags as music_vae_train).
+
+Usage:
+  wave_music_vae_train --config=gtzan --run_dir=runs/gtzan \
+      --examples_path=/data/gtzan [--num_steps=200000] [--hparams=batch_size=8]
+  wave_music_vae_train --config=gtzan --run_dir=runs/gtzan --examples_path=... --mode=eval
+  wave_music_vae_train --config=folder --examples_path='/data/clips.tfrecord*' ...
+
+`--examples_path` is a folder of songs read with the config's `data_layout` (gtzan,
+fma or folder), or a TFRecord file pattern. Rerunning the same command resumes
+from the newest checkpoint in `run_dir` at its exact step.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+
+from wave_music_vae import data
+from wave_music_vae import training
+from wave_music_vae.cli import common
+
+FLAGS = flags.FLAGS
+
+common.define_config_flags()
+flags.DEFINE_string("run_dir", None, "Folder for checkpoints, summaries and config.json.")
+flags.DEFINE_string("examples_path", None, "Folder of songs, or TFRecord pattern (PREFIX*).")
+flags.DEFINE_integer("num_steps", 200000, "Train until the step counter reaches this.")
+flags.DEFINE_enum("mode", "train", ["train", "eval"], "Train, or evaluate the newest checkpoint.")
+flags.DEFINE_integer("eval_num_batches", 50, "Batches in the eval pass (0: the whole split).")
+flags.DEFINE_bool("mixed_precision", False, "Compute in float16 on a GPU (mixed_float16).")
+flags.DEFINE_string("tpu", "", "TPU name or address: train with TPUStrategy.")
+flags.DEFINE_bool("cache_decoded_audio", False,
+                  "Keep decoded songs in memory after the first pass (small datasets).")
+flags.DEFINE_bool("progress", True, "Show a progress bar.")
+
+
+def _eval_dataset(source, config):
+  """The eval split; a folder whose eval split is empty falls back to train files' fixed crops."""
+  try:
+    return source.dataset(config, "eval"), "eval"
+  except data.DataError:
+    if source.is_tfrecord:
+      raise
+    files = source.files("train", config.eval_fraction)
+    return data.folder_dataset(files, config, "eval", source.skipped), "train (fixed crops)"
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise common.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  for name in ("run_dir", "examples_path"):
+    if not FLAGS[name].value:
+      raise common.UsageError(f"--{name} is required")
+  config = common.load_config()
+  training.seed_everything(config.seed)
+  layout = "tfrecord" if config.data_layout == "tfrecord" else config.data_layout
+  source = data.DatasetSource(FLAGS.examples_path, layout)
+  strategy = training.choose_strategy(FLAGS.tpu)
+  if FLAGS.mode == "train":
+    # The data is checked before the run directory is made, so that a bad
+    # --examples_path leaves no run directory behind.
+    if not source.is_tfrecord:
+      files = source.files("train", config.eval_fraction)
+      readable = data.first_readable(files, config.sample_rate_hz, source.skipped)
+      print(f"{source.examples_path}: {len(files)} training file(s); first readable: {readable}")
+    train_dataset = source.dataset(config, "train", cache=FLAGS.cache_decoded_audio)
+  training.prepare_run_dir(FLAGS.run_dir, config)
+  trainer = training.Trainer(config, FLAGS.run_dir, strategy, FLAGS.mixed_precision)
+  step = trainer.restore()
+  print(f"config {config.name}: {trainer.model.count_params():,} parameters, "
+        f"{config.clip_seconds:g} s clips at {config.sample_rate_hz} Hz, "
+        f"{strategy.num_replicas_in_sync} replica(s); step {step}")
+  eval_batches = FLAGS.eval_num_batches or None
+  if FLAGS.mode == "train":
+    summary = trainer.train(train_dataset, FLAGS.num_steps, progress=FLAGS.progress)
+    print(f"\ntrained steps {summary.start_step} -> {summary.end_step} in {summary.seconds:.1f} s "
+          f"({summary.examples_per_second:.2f} clips/s); non-finite steps skipped: "
+          f"{summary.nonfinite_steps}; {source.skipped.summary()}")
+    if summary.stopped_by:
+      print(f"stopped by {summary.stopped_by}: checkpoint written at step {summary.end_step}")
+      return 0
+  eval_dataset, split_name = _eval_dataset(source, config)
+  means = trainer.evaluate(eval_dataset, eval_batches)
+  print(f"eval on the {split_name} split at step {int(trainer.step.numpy())}:")
+  print(training.format_losses(means))
+  print(source.skipped.summary())
+  return 0
+
+
+def run(argv):
+  return common.run_safely("wave_music_vae_train", main, argv)
+
+
+def console_entry_point():
+  app.run(lambda argv: sys.exit(run(argv)))
+
+
+if __name__ == "__main__":
+  console_entry_point()

@@ -1,0 +1,385 @@
+"""The training loop: any tf.distribute strategy, resumable, summarised, interruptible.
+
+A custom loop rather than `keras.Model.fit`, because fit is not reliable under
+`MultiWorkerMirroredStrategy` in Keras 3. The loss of each replica is the sum of
+its per-example losses divided by the *global* batch size
+(`tf.nn.compute_average_loss`), so gradients summed across replicas equal those
+of one device on the whole batch.
+
+Run directory layout (self-describing, as DDSP's and Magenta's):
+  run_dir/config.json          the resolved config; eval, export and generate rebuild from it
+  run_dir/train/ckpt-N.*       tf.train checkpoints (model + optimizer + step), newest kept
+  run_dir/train/events.*       TensorBoard: every loss term, beta, learning rate; audio and
+                               mel images of reconstructions at each checkpoint
+  run_dir/eval/events.*        TensorBoard: eval loss terms
+
+Checkpoints are written by `tf.train.CheckpointManager`: data files first, then the
+`checkpoint` index is replaced atomically, so a run killed at any moment resumes
+from the last complete checkpoint at its exact step. SIGINT and SIGTERM write a
+checkpoint before the run stops. A step whose loss or gradients are not finite is
+skipped (no weight changes) and counted in `nonfinite_steps`, which is checkpointed
+too; after `max_consecutive_nonfinite` such steps in a row the run stops with a clear
+message rather than spinning.
+"""
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import signal
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from wave_music_vae import config as config_lib
+from wave_music_vae.model import WaveMusicVAE
+
+LOSS_KEYS = ("loss", "reconstruction_loss", "kl_loss", "kl_cost", "kl_bits", "log_mel_l1_db")
+
+
+class TrainingError(RuntimeError):
+  """A run that cannot start or continue (mismatched run_dir, diverged loss, ...)."""
+
+
+@keras.saving.register_keras_serializable(package="wave_music_vae")
+class MusicVaeLearningRate(keras.optimizers.schedules.LearningRateSchedule):
+  """MusicVAE's decay: (learning_rate - min_learning_rate) * decay_rate**step + min."""
+
+  def __init__(self, learning_rate, min_learning_rate, decay_rate):
+    self.learning_rate = learning_rate
+    self.min_learning_rate = min_learning_rate
+    self.decay_rate = decay_rate
+
+  def __call__(self, step):
+    step = tf.cast(step, tf.float32)
+    return ((self.learning_rate - self.min_learning_rate) * tf.pow(self.decay_rate, step)
+            + self.min_learning_rate)
+
+  def get_config(self):
+    return {"learning_rate": self.learning_rate, "min_learning_rate": self.min_learning_rate,
+            "decay_rate": self.decay_rate}
+
+
+def choose_strategy(tpu: str = "") -> tf.distribute.Strategy:
+  """TPU by flag; MultiWorkerMirrored from TF_CONFIG; Mirrored on >1 GPU; else default."""
+  if tpu:
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+  try:
+    tf_config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+  except json.JSONDecodeError as e:
+    raise TrainingError(f"TF_CONFIG is not valid JSON: {e}") from None
+  if any(tf_config.get("cluster", {}).get(task) for task in ("chief", "worker")):
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  if len(tf.config.list_logical_devices("GPU")) > 1:
+    return tf.distribute.MirroredStrategy()
+  return tf.distribute.get_strategy()
+
+
+def _is_chief(strategy) -> bool:
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.cluster_spec().as_dict():
+    return True
+  task_type, task_id = resolver.task_type, resolver.task_id
+  return task_type in (None, "chief") or (task_type == "worker" and task_id == 0
+                                          and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def prepare_run_dir(run_dir, config: config_lib.Config) -> None:
+  """Saves the resolved config in `run_dir`, or checks it matches the one there."""
+  run_dir = Path(run_dir)
+  run_dir.mkdir(parents=True, exist_ok=True)
+  saved_path = run_dir / "config.json"
+  if saved_path.exists():
+    saved = config_lib.load_config(str(saved_path))
+    differing = sorted(k for k, v in config.to_dict().items()
+                       if k not in ("name", "description") and saved.to_dict()[k] != v)
+    if differing:
+      raise TrainingError(
+          f"{run_dir} was trained with config {saved.name!r}, which differs in "
+          f"{', '.join(differing)}; use a new --run_dir or the same --config/--hparams")
+  else:
+    config_lib.save_config(config, saved_path)
+
+
+def model_variables(model) -> dict:
+  """The model's variables keyed by their stable path (`encoder/front_end/block_0/conv/kernel`).
+
+  Checkpoints track this dict rather than the Keras 3 model object, whose layers are
+  not tracked as named checkpoint children, so keys stay readable and stable.
+  """
+  variables = {variable.path.split("/", 1)[-1]: variable for variable in model.weights}
+  if len(variables) != len(model.weights):
+    raise TrainingError("model variables do not have unique paths")
+  return variables
+
+
+class _StopRequest:
+  """Turns SIGINT/SIGTERM into a flag the loop checks after each step."""
+
+  def __init__(self):
+    self.signal_name = None
+
+  def __call__(self, signum, frame):
+    del frame
+    self.signal_name = signal.Signals(signum).name
+
+  @contextlib.contextmanager
+  def installed(self):
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+      try:
+        previous[sig] = signal.signal(sig, self)
+      except ValueError:  # Not the main thread: leave signals alone.
+        pass
+    try:
+      yield self
+    finally:
+      for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+@dataclasses.dataclass
+class TrainSummary:
+  """What a run did, for its final report."""
+
+  start_step: int
+  end_step: int
+  seconds: float
+  examples_per_second: float
+  last_losses: dict
+  nonfinite_steps: int
+  stopped_by: Optional[str] = None
+
+
+class Trainer:
+  """Builds the model and optimizer under a strategy, trains, checkpoints, evaluates."""
+
+  def __init__(self, config: config_lib.Config, run_dir, strategy=None,
+               mixed_precision: bool = False, max_consecutive_nonfinite: int = 20):
+    self.config = config
+    self.run_dir = Path(run_dir)
+    self.strategy = strategy or tf.distribute.get_strategy()
+    self.max_consecutive_nonfinite = max_consecutive_nonfinite
+    self.is_chief = _is_chief(self.strategy)
+    if mixed_precision:
+      keras.mixed_precision.set_dtype_policy("mixed_float16")
+    with self.strategy.scope():
+      self.model = WaveMusicVAE(config)
+      self.model.build()
+      self.learning_rate = MusicVaeLearningRate(config.learning_rate, config.min_learning_rate,
+                                                config.decay_rate)
+      optimizer = keras.optimizers.Adam(self.learning_rate, global_clipnorm=config.clip_norm)
+      if mixed_precision:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+      self.optimizer = optimizer
+      self.optimizer.build(self.model.trainable_variables)
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+      self.nonfinite_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                         name="nonfinite_steps")
+    self.checkpoint = tf.train.Checkpoint(model=model_variables(self.model),
+                                          optimizer=self.optimizer,
+                                          step=self.step, nonfinite_steps=self.nonfinite_steps)
+    checkpoint_dir = self.run_dir / "train"
+    if not self.is_chief:
+      # Every worker must call save (under MultiWorkerMirroredStrategy saving may run
+      # collective ops), but only the chief's copy is kept: the others write to a local
+      # scratch folder, deleted with the trainer, not beside the chief's on shared storage.
+      self._worker_scratch = tempfile.TemporaryDirectory(
+          prefix=f"wave_music_vae_worker{self.strategy.cluster_resolver.task_id}_")
+      checkpoint_dir = self._worker_scratch.name
+    self.manager = tf.train.CheckpointManager(self.checkpoint, str(checkpoint_dir),
+                                              max_to_keep=config.keep_checkpoints,
+                                              step_counter=self.step)
+    self._train_step_fn = None
+
+  # -- checkpoints -----------------------------------------------------------------
+  def restore(self) -> int:
+    """Restores the newest checkpoint in run_dir/train, if any; returns the step."""
+    latest = tf.train.latest_checkpoint(str(self.run_dir / "train"))
+    if latest:
+      self.checkpoint.restore(latest).assert_existing_objects_matched()
+      logging.info("resumed from %s at step %d", latest, int(self.step.numpy()))
+    return int(self.step.numpy())
+
+  def save(self) -> str:
+    return self.manager.save(checkpoint_number=int(self.step.numpy()))
+
+  # -- steps -----------------------------------------------------------------------
+  def _replica_step(self, audio, global_batch_size):
+    """One replica's loss terms, the gradients summed over all replicas, and whether finite.
+
+    Runs in replica context. The gradients are all-reduced here, not inside the
+    optimizer, because Keras 3 clips each replica's *local* gradients to
+    `global_clipnorm` before it sums them; summed first, the optimizer clips the
+    global gradient, as on one device. Every replica then holds the same gradients
+    and reaches the same finite verdict.
+    """
+    with tf.GradientTape() as tape:
+      outputs = self.model(audio, training=True)
+      terms = self.model.compute_losses(outputs, self.step)
+      loss = tf.nn.compute_average_loss(terms["per_example_loss"],
+                                        global_batch_size=global_batch_size)
+      scaled = (self.optimizer.scale_loss(loss)
+                if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer) else loss)
+    context = tf.distribute.get_replica_context()
+    grads = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                               tape.gradient(scaled, self.model.trainable_variables))
+    global_loss = context.all_reduce(tf.distribute.ReduceOp.SUM, loss)
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads]
+                           + [tf.math.is_finite(global_loss)])
+    terms = {k: terms[k] for k in LOSS_KEYS if k != "loss"}
+    terms["loss"] = loss * tf.cast(context.num_replicas_in_sync, tf.float32)
+    return terms, grads, finite
+
+  def _build_train_step(self, global_batch_size):
+    @tf.function
+    def train_step(batch):
+      # Batch norm updates its moving statistics in the forward pass: kept aside so a
+      # non-finite step can put them back and leave no trace in the model.
+      statistics = [tf.identity(v) for v in self.model.non_trainable_variables]
+      terms, grads, finite = self.strategy.run(self._replica_step,
+                                               args=(batch["audio"], global_batch_size))
+      reduced = {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+                 for k, v in terms.items()}
+      # The gradients and verdict are the same on every replica: take this worker's first.
+      grads = self.strategy.experimental_local_results(grads)[0]
+      finite = self.strategy.experimental_local_results(finite)[0]
+
+      def apply():
+        # Cross-replica context (a cond around the optimizer's merge_call is only allowed
+        # here): the optimizer neither sums again nor clips per replica.
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        return tf.constant(0, tf.int64)
+
+      def restore_statistics():
+        for variable, value in zip(self.model.non_trainable_variables, statistics):
+          variable.assign(value)
+        return tf.constant(1, tf.int64)
+
+      def lower_loss_scale():
+        # Mixed precision: the loss-scale optimizer sees the overflow itself, skips
+        # the update and halves its scale, which is how the scale ever settles.
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        return restore_statistics()
+
+      skipped = tf.cond(finite, apply, lower_loss_scale if isinstance(
+          self.optimizer, keras.optimizers.LossScaleOptimizer) else restore_statistics)
+      self.step.assign_add(1)
+      self.nonfinite_steps.assign_add(skipped)
+      reduced["skipped"] = skipped
+      return reduced
+    return train_step
+
+  def eval_step(self, audio):
+    outputs = self.model(audio, training=False)
+    return self.model.compute_losses(outputs, self.step)
+
+  # -- loops -----------------------------------------------------------------------
+  def train(self, dataset: tf.data.Dataset, num_steps: int, progress: bool = True) -> TrainSummary:
+    """Trains until the step counter reaches `num_steps` (resuming counts), or a signal."""
+    start_step = int(self.step.numpy())
+    writer = (tf.summary.create_file_writer(str(self.run_dir / "train")) if self.is_chief
+              else tf.summary.create_noop_writer())
+    global_batch = self.config.batch_size
+    train_step = self._build_train_step(global_batch)
+    distributed = iter(self.strategy.experimental_distribute_dataset(dataset))
+    bar = keras.utils.Progbar(num_steps, stateful_metrics=list(LOSS_KEYS) + ["beta"],
+                              verbose=1 if progress else 0)
+    bar.update(start_step)
+    stop = _StopRequest()
+    started = time.time()
+    losses = {}
+    consecutive_nonfinite = 0
+    with stop.installed(), writer.as_default():
+      while int(self.step.numpy()) < num_steps and stop.signal_name is None:
+        batch = next(distributed)
+        losses = {k: float(v) for k, v in train_step(batch).items()}
+        step = int(self.step.numpy())
+        consecutive_nonfinite = consecutive_nonfinite + 1 if losses.pop("skipped") else 0
+        if consecutive_nonfinite >= self.max_consecutive_nonfinite:
+          raise TrainingError(f"{consecutive_nonfinite} steps in a row had a NaN/Inf loss or "
+                              f"gradient (last at step {step}); weights were not updated and "
+                              "the last checkpoint is intact: lower --hparams=learning_rate")
+        losses["beta"] = _beta(self.config, step)
+        bar.update(step, [(k, losses[k]) for k in list(LOSS_KEYS) + ["beta"]])
+        if step % self.config.summary_every_steps == 0:
+          for name, value in losses.items():
+            tf.summary.scalar(f"losses/{name}" if name != "beta" else "beta", value, step=step)
+          tf.summary.scalar("learning_rate", float(self.learning_rate(step)), step=step)
+          tf.summary.scalar("nonfinite_steps", int(self.nonfinite_steps.numpy()), step=step)
+        if step % self.config.checkpoint_every_steps == 0:
+          self.save()
+          if self.is_chief:
+            self._write_media_summaries(batch, step)
+      if int(self.step.numpy()) > start_step:
+        self.save()
+      writer.flush()
+    seconds = time.time() - started
+    steps = int(self.step.numpy()) - start_step
+    return TrainSummary(start_step, int(self.step.numpy()), seconds,
+                        steps * global_batch / max(seconds, 1e-9), losses,
+                        int(self.nonfinite_steps.numpy()), stop.signal_name)
+
+  def _write_media_summaries(self, batch, step: int, max_outputs: int = 2) -> None:
+    """Audio and mel images of (input, reconstruction) for the first clips of `batch`."""
+    audio = self.strategy.experimental_local_results(batch["audio"])[0][:max_outputs]
+    target = self.model.log_mel(audio)
+    reconstruction = self.model.reconstruct(audio)
+    waveform = self.model.to_waveform(reconstruction)
+    rate = self.config.sample_rate_hz
+    tf.summary.audio("audio/input", audio[..., tf.newaxis], rate, step=step,
+                     max_outputs=max_outputs)
+    tf.summary.audio("audio/reconstruction", waveform[..., tf.newaxis], rate, step=step,
+                     max_outputs=max_outputs)
+    pair = tf.concat([target, tf.cast(reconstruction, tf.float32)], axis=2)  # mels side by side
+    image = tf.transpose(pair, [0, 2, 1])[:, ::-1, :, tf.newaxis]          # low mels at bottom
+    image = (tf.clip_by_value(image, -2.5, 2.5) + 2.5) / 5.0
+    tf.summary.image("log_mel/input_vs_reconstruction", image, step=step, max_outputs=max_outputs)
+
+  def evaluate(self, dataset: tf.data.Dataset, max_batches: Optional[int] = None,
+               write_summaries: bool = True) -> dict:
+    """Mean of every loss term over `dataset` (one pass, or `max_batches`)."""
+    step_fn = tf.function(self.eval_step)
+    totals, count = {}, 0
+    for i, batch in enumerate(dataset):
+      if max_batches is not None and i >= max_batches:
+        break
+      terms = step_fn(batch["audio"])
+      n = int(tf.shape(batch["audio"])[0])
+      for k in LOSS_KEYS:
+        totals[k] = totals.get(k, 0.0) + float(terms[k]) * n
+      count += n
+    if not count:
+      raise TrainingError("the eval dataset yielded no clips")
+    means = {k: v / count for k, v in totals.items()}
+    means["clips"] = count
+    if write_summaries and self.is_chief:
+      step = int(self.step.numpy())
+      with tf.summary.create_file_writer(str(self.run_dir / "eval")).as_default():
+        for k in LOSS_KEYS:
+          tf.summary.scalar(f"losses/{k}", means[k], step=step)
+    return means
+
+
+def _beta(config, step: int) -> float:
+  return float((1.0 - config.beta_rate ** step) * config.max_beta)
+
+
+def format_losses(values: dict) -> str:
+  """One line per term, aligned, for the final summaries."""
+  return "\n".join(f"  {k:<22s}{v:12.4f}" if isinstance(v, float) else f"  {k:<22s}{v:>12}"
+                   for k, v in values.items())
+
+
+def seed_everything(seed: int) -> None:
+  keras.utils.set_random_seed(seed)
+  np.random.seed(seed)
