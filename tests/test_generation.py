@@ -1,0 +1,275 @@
+"""Whole-song generation on the tiny trained model: windows, stitching, the four modes, outputs."""
+
+import matplotlib.colors
+import matplotlib.image
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import SAMPLE_RATE_HZ, synth_song
+from wave_music_vae import audio_io
+from wave_music_vae import generation
+from wave_music_vae import inference
+from wave_music_vae import plotting
+from wave_music_vae import spectral
+
+
+@pytest.fixture(scope="module")
+def backend(trained_run_dir):
+  return inference.load_backend(run_dir=str(trained_run_dir))
+
+
+@pytest.fixture(scope="module")
+def mel(backend):
+  """Model log-mel of audio: [batch, samples] -> [batch, frames, n_mels] (dB / 40 units)."""
+  transform = spectral.MelSpectrogram.from_config(backend.config)
+  return lambda waveforms: transform(np.atleast_2d(waveforms)).numpy()
+
+
+def _song_file(song_folder, label: str, index: int) -> np.ndarray:
+  """A real file of the fixture folder, decoded: float32 [3 s * 22050]."""
+  return audio_io.read_audio(song_folder / label / f"song {index}.wav", SAMPLE_RATE_HZ)
+
+
+@settings(max_examples=60, deadline=None)
+@given(num_samples=st.integers(1, 20000), clip_samples=st.integers(64, 2000),
+       crossfade_share=st.floats(0.0, 0.5))
+def test_window_grid_covers_the_song_with_equal_power_crossfades(num_samples, clip_samples,
+                                                                 crossfade_share):
+  crossfade = min(int(crossfade_share * clip_samples), clip_samples // 2)
+  grid = generation.WindowGrid.for_song(num_samples, clip_samples, crossfade)
+  starts = np.array(grid.starts)
+  assert starts[0] == 0
+  assert starts[-1] == max(num_samples - clip_samples, 0)
+  assert np.all(np.diff(starts) > 0)
+  assert np.all(np.diff(starts) <= clip_samples - crossfade)
+  power = np.zeros(max(num_samples, clip_samples))
+  for index, start in enumerate(grid.starts):
+    power[start:start + clip_samples] += grid.weights(index).astype(np.float64) ** 2
+  np.testing.assert_allclose(power[:num_samples], 1.0, atol=1e-5)
+
+
+def test_stitching_crossfades_where_hard_cuts_would_jump():
+  clip, crossfade = 400, 100
+  grid = generation.WindowGrid.for_song(1100, clip, crossfade)
+  levels = [0.5, -0.5, 0.4, -0.3]
+  assert grid.num_windows == len(levels)
+  windows = np.array([[np.full(clip, level, np.float32)] for level in levels])
+  stitched = generation.stitch_windows(grid, [(list(range(grid.num_windows)), windows)], 1)[0]
+  steepest_ramp = np.max(np.abs(levels)) * np.pi / (2 * crossfade) * 2
+  assert np.max(np.abs(np.diff(stitched))) <= steepest_ramp
+  hard_grid = generation.WindowGrid.for_song(1100, clip, 0)
+  hard_windows = np.array([[np.full(clip, levels[i], np.float32)]
+                           for i in range(hard_grid.num_windows)])
+  hard = generation.stitch_windows(hard_grid, [(list(range(hard_grid.num_windows)),
+                                                hard_windows)], 1)[0]
+  assert np.max(np.abs(np.diff(hard))) >= 0.9
+
+
+def test_three_window_song_comes_back_at_its_length_without_jumps_at_the_seams(backend):
+  clip = backend.config.clip_samples
+  song = synth_song(2.5, seed=3)
+  grid = generation.WindowGrid.for_song(len(song), clip)
+  assert grid.num_windows == 3
+  result = generation.reconstruct(backend, song)
+  assert result.waveforms.shape == (1, len(song))
+  output = result.waveforms[0]
+  # Seams: where windows start and end, and where their crossfades start and end.
+  seams = [edge for i in range(1, grid.num_windows)
+           for edge in (grid.starts[i], grid.starts[i - 1] + clip, grid.fade_in_start(i),
+                        grid.fade_in_start(i) + grid.crossfade_samples)]
+  # A click is a step: it shows in the first difference and, standing out from the
+  # signal's own slope, in the second. Neither may be larger at a seam than elsewhere.
+  for order in (1, 2):
+    jumps = np.abs(np.diff(output, order))
+    near_seams = np.zeros(len(jumps), bool)
+    for seam in seams:
+      near_seams[max(seam - 8, 0):seam + 8] = True
+    assert jumps[near_seams].max() <= jumps[~near_seams].max(), order
+  assert np.sqrt(np.mean(output ** 2)) > 0.01
+
+
+def test_a_song_shorter_than_one_clip_keeps_its_length(backend):
+  song = synth_song(0.4, seed=2)
+  assert generation.WindowGrid.for_song(len(song), backend.config.clip_samples).starts == (0,)
+  result = generation.tweak(backend, song, generation.LatentEdit(flatten_factor=0.5))
+  assert result.waveforms.shape == (1, len(song))
+  assert result.latents.shape == (1, 1, backend.config.z_size)
+
+
+def test_interpolating_a_clip_with_itself_gives_its_reconstruction_at_every_step(backend, mel):
+  song = synth_song(1.6, seed=4)
+  other = synth_song(1.6, base_hz=440.0, seed=5)
+  interpolation = generation.interpolate(backend, song, song, num_outputs=4)
+  reconstruction = generation.reconstruct(backend, song)
+  assert interpolation.num_outputs == 4
+  np.testing.assert_allclose(interpolation.latents, np.repeat(reconstruction.latents, 4, axis=1),
+                             atol=1e-5)
+  # Griffin-Lim draws each clip's starting phases by its place in the batch, so
+  # compare what is heard: log-mels of the audio.
+  to_self = np.abs(mel(interpolation.waveforms) - mel(reconstruction.waveforms)).mean(axis=(1, 2))
+  to_other = np.abs(mel(generation.reconstruct(backend, other).waveforms)
+                    - mel(reconstruction.waveforms)).mean()
+  assert np.all(to_self < 0.1 * to_other), (to_self, to_other)
+
+
+def test_interpolation_moves_away_from_clip_1_and_toward_clip_2(backend, mel, song_folder):
+  clip = backend.config.clip_samples
+  num_outputs = 7
+  to_1, to_2 = np.zeros(num_outputs), np.zeros(num_outputs)
+  pairs = [(_song_file(song_folder, "low", i), _song_file(song_folder, "high", i))
+           for i in range(3)]
+  for low, high in pairs:
+    clip_1, clip_2 = low[:clip], high[clip:2 * clip]
+    result = generation.interpolate(backend, clip_1, clip_2, num_outputs)
+    _, decoded = backend.decode(result.latents[0])       # [num_outputs, frames, n_mels]
+    to_1 += np.abs(decoded - mel(clip_1)).mean(axis=(1, 2)) / len(pairs)
+    to_2 += np.abs(decoded - mel(clip_2)).mean(axis=(1, 2)) / len(pairs)
+  half = num_outputs // 2
+  assert to_1[-1] - to_1[0] > 0.2 and to_2[0] - to_2[-1] > 0.2, (to_1, to_2)
+  assert to_1[half + 1:].mean() > to_1[:half].mean(), to_1
+  assert to_2[half + 1:].mean() < to_2[:half].mean(), to_2
+  # Relative closeness moves one way only: never back toward clip 1.
+  assert np.all(np.diff(to_1 - to_2) > -0.02), to_1 - to_2
+
+
+def test_interpolation_is_cut_to_the_shorter_song_and_its_endpoints_are_reconstructions(
+    backend, mel):
+  longer = synth_song(2.5, seed=6)
+  shorter = synth_song(1.6, base_hz=440.0, seed=7)
+  result = generation.interpolate(backend, longer, shorter, num_outputs=3)
+  assert result.waveforms.shape == (3, len(shorter))
+  assert result.marked == (0, 2)
+  first = generation.reconstruct(backend, longer[:len(shorter)])
+  last = generation.reconstruct(backend, shorter)
+  np.testing.assert_array_equal(result.latents[:, 0], first.latents[:, 0])
+  np.testing.assert_array_equal(result.latents[:, -1], last.latents[:, 0])
+  between = np.abs(mel(first.waveforms) - mel(last.waveforms)).mean()
+  assert np.abs(mel(result.waveforms[0]) - mel(first.waveforms)).mean() < 0.1 * between
+  assert np.abs(mel(result.waveforms[2]) - mel(last.waveforms)).mean() < 0.1 * between
+
+
+def test_sample_repeats_with_its_seed_and_respects_num_outputs(backend):
+  first = generation.sample(backend, num_outputs=3, temperature=0.8, seed=11)
+  again = generation.sample(backend, num_outputs=3, temperature=0.8, seed=11)
+  other = generation.sample(backend, num_outputs=3, temperature=0.8, seed=12)
+  assert first.waveforms.shape == (3, backend.config.clip_samples)
+  np.testing.assert_array_equal(first.waveforms, again.waveforms)
+  assert not np.allclose(first.latents, other.latents)
+  np.testing.assert_allclose(np.std(first.latents), 0.8, rtol=0.5)
+  assert np.all(np.max(np.abs(first.waveforms), axis=-1) <= generation.PEAK_LIMIT + 1e-6)
+
+
+def test_edits_change_the_output_and_zero_edits_do_not(backend, mel):
+  song = synth_song(1.6, seed=8)
+  reconstruction = generation.reconstruct(backend, song)
+  attributes = {"brighter": np.linspace(-1.0, 1.0, backend.config.z_size).astype(np.float32)}
+  backend_attributes, backend.attributes = backend.attributes, attributes
+  try:
+    zero_edits = [generation.LatentEdit(attributes=(("brighter", 0.0),)),
+                  generation.LatentEdit(scales=((0, 1.0),), flatten_factor=0.0)]
+    for edit in zero_edits:
+      unchanged = generation.tweak(backend, song, edit)
+      np.testing.assert_array_equal(unchanged.waveforms, reconstruction.waveforms)
+    _, reconstructed_log_mel = backend.decode(reconstruction.latents[:, 0])
+    edits = [generation.LatentEdit(sets=((5, 3.0),)),
+             generation.LatentEdit(scales=((1, -1.0),)),
+             generation.LatentEdit(max_out_dims=(5,), max_out_stddevs=3.0),
+             generation.LatentEdit(flatten_factor=0.8),
+             generation.LatentEdit(attributes=(("brighter", 2.0),))]
+    for edit in edits:
+      changed = generation.tweak(backend, song, edit)
+      assert not np.array_equal(changed.waveforms, reconstruction.waveforms), edit
+      _, changed_log_mel = backend.decode(changed.latents[:, 0])
+      # Decoded log-mels are deterministic: a zero edit changes them by exactly 0.
+      change = np.abs(changed_log_mel - reconstructed_log_mel).mean()
+      assert change > 1e-3, (edit, change)
+  finally:
+    backend.attributes = backend_attributes
+
+
+def test_edits_are_checked_against_the_model(backend):
+  z_size = backend.config.z_size
+  with pytest.raises(generation.GenerationError, match=f"dimension {z_size} does not exist"):
+    generation.tweak(backend, synth_song(1.0), generation.LatentEdit(sets=((z_size, 1.0),)))
+  with pytest.raises(generation.GenerationError, match="unknown attribute 'jazz'"):
+    generation.tweak(backend, synth_song(1.0), generation.LatentEdit(attributes=(("jazz", 1.0),)))
+  with pytest.raises(generation.GenerationError, match="flatten factor"):
+    generation.tweak(backend, synth_song(1.0), generation.LatentEdit(flatten_factor=1.5))
+
+
+@pytest.mark.parametrize("text, expected", [("3:1.5", ("set", 3, 1.5)), ("0:-2", ("set", 0, -2.0)),
+                                            ("7:x2", ("scale", 7, 2.0)),
+                                            ("7:*0.5", ("scale", 7, 0.5))])
+def test_parse_tweak(text, expected):
+  assert generation.parse_tweak(text) == expected
+
+
+@pytest.mark.parametrize("text", ["3", "a:1", "3:", ":1", "3:x", "3:one"])
+def test_parse_tweak_rejects_malformed_text(text):
+  with pytest.raises(generation.GenerationError, match=repr(text)):
+    generation.parse_tweak(text)
+
+
+def test_parse_attribute():
+  assert generation.parse_attribute("jazz:1.5") == ("jazz", 1.5)
+  assert generation.parse_attribute("hip:hop:-1") == ("hip:hop", -1.0)
+  for text in ("jazz", ":1", "jazz:much"):
+    with pytest.raises(generation.GenerationError):
+      generation.parse_attribute(text)
+
+
+@pytest.mark.parametrize("output_format", generation.OUTPUT_FORMATS)
+def test_each_output_format_decodes_back_to_the_expected_length(backend, tmp_path,
+                                                                output_format):
+  song = synth_song(1.3, seed=9)
+  result = generation.reconstruct(backend, song)
+  paths = generation.output_paths(tmp_path / "out", "reconstruct", 1, output_format,
+                                  "2024-01-02_030405")
+  assert paths[0].name == f"reconstruct_2024-01-02_030405-000-of-001.{output_format}"
+  generation.write_outputs(result, paths)
+  decoded = audio_io.read_audio(paths[0], SAMPLE_RATE_HZ)
+  assert len(decoded) == len(song)
+  tolerance = {"wav": 1e-4, "flac": 1e-4, "mp3": 0.1}[output_format]
+  assert np.abs(decoded - result.waveforms[0]).max() < tolerance
+  assert sorted(p.name for p in paths[0].parent.iterdir()) == [paths[0].name]
+
+
+def test_existing_outputs_and_inputs_are_never_overwritten(backend, tmp_path):
+  result = generation.sample(backend, num_outputs=2, seed=1)
+  paths = generation.output_paths(tmp_path, "sample", 2, "wav", "2024-01-02_030405")
+  paths[1].write_bytes(b"earlier output")
+  with pytest.raises(generation.GenerationError, match="already exists"):
+    generation.check_outputs(paths, [], overwrite=False)
+  with pytest.raises(audio_io.AudioWriteError, match="already exists"):
+    generation.write_outputs(result, paths)
+  assert paths[1].read_bytes() == b"earlier output"
+  with pytest.raises(generation.GenerationError, match="is one of the inputs"):
+    generation.check_outputs(paths, [paths[1]], overwrite=True)
+  assert paths[1].read_bytes() == b"earlier output"
+  generation.check_outputs(paths, [], overwrite=True)
+  generation.write_outputs(result, paths, overwrite=True)
+  assert len(audio_io.read_audio(paths[1], SAMPLE_RATE_HZ)) == backend.config.clip_samples
+  assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+def test_plot_draws_one_panel_per_output_and_keeps_existing_files(backend, tmp_path):
+  result = generation.interpolate(backend, synth_song(1.2, seed=1),
+                                  synth_song(1.2, base_hz=440.0, seed=2), num_outputs=3)
+  path = plotting.plot_spectrograms(result.waveforms, backend.config, result.labels,
+                                    result.marked, tmp_path / "path.png", title="morph")
+  unmarked = plotting.plot_spectrograms(result.waveforms, backend.config, result.labels, (),
+                                        tmp_path / "unmarked.png")
+  mark = np.array(matplotlib.colors.to_rgb(plotting.MARK_COLOR))
+
+  def marked_pixels(png):
+    image = matplotlib.image.imread(png)[..., :3]
+    return np.sum(np.all(np.abs(image - mark) < 0.05, axis=-1)), image.shape
+
+  (with_marks, shape), (without_marks, _) = marked_pixels(path), marked_pixels(unmarked)
+  assert shape[0] > 300
+  assert with_marks > without_marks + 2000, (with_marks, without_marks)   # Two framed panels.
+  with pytest.raises(FileExistsError):
+    plotting.plot_spectrograms(result.waveforms, backend.config, result.labels, result.marked,
+                               path)
