@@ -1,0 +1,564 @@
+"""The SavedModel export: TF Serving layout, signatures, REST JSON mapping, bad requests.
+
+The tiny trained model (with two attribute vectors) is exported once per session by
+the real `wave_music_vae_export` command; every test reads that export. A fresh
+Python process that imports only TensorFlow loads it and calls every signature, and
+the outputs are compared with the in-process Keras model.
+"""
+
+import base64
+import dataclasses
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import tensorflow as tf
+
+import serving_json
+from conftest import synth_song
+from wave_music_vae import checkpoints
+from wave_music_vae import config as config_lib
+from wave_music_vae import export
+from wave_music_vae import inference
+from wave_music_vae import latent
+
+PROGRAM = "wave_music_vae_export"
+SAVED_MODEL_CLI = str(Path(sys.executable).parent / "saved_model_cli")
+
+# The documented contract (docs/serving.md): signature -> (input names, output names).
+SIGNATURES = {
+    "encode": (["waveform"], ["mu", "sigma", "z"]),
+    "encode_wav": (["wav_bytes"], ["mu", "sigma", "z"]),
+    "decode": (["z"], ["log_mel", "waveform"]),
+    "decode_with_iters": (["griffin_lim_iters", "z"], ["log_mel", "waveform"]),
+    "decode_wav": (["z"], ["waveform_bytes"]),
+    "reconstruct": (["waveform"], ["waveform"]),
+    "reconstruct_wav": (["wav_bytes"], ["waveform_bytes"]),
+    "serving_default": (["wav_bytes"], ["waveform_bytes"]),
+    "interpolate": (["num_steps", "waveform_1", "waveform_2"], ["waveform"]),
+    "interpolate_wav": (["num_steps", "wav_bytes_1", "wav_bytes_2"], ["waveform_bytes"]),
+    "sample": (["num_samples", "seed", "temperature"], ["waveform"]),
+    "sample_wav": (["num_samples", "seed", "temperature"], ["waveform_bytes"]),
+    "tweak": (["attribute", "attribute_amount", "dimension_values", "dimensions",
+               "flatten_factor", "waveform"], ["waveform", "z"]),
+    "tweak_wav": (["attribute", "attribute_amount", "dimension_values", "dimensions",
+                   "flatten_factor", "wav_bytes"], ["waveform_bytes", "z"]),
+    "metadata": ([], ["attribute_names", "attribute_vectors", "clip_samples", "config_json",
+                      "griffin_lim_iters", "min_samples", "package_version", "sample_rate_hz",
+                      "z_size"]),
+}
+
+
+def _run(command, *args):
+  return subprocess.run([command, *map(str, args)], capture_output=True, text=True, timeout=600,
+                        check=False)
+
+
+@dataclasses.dataclass
+class Exported:
+  run_dir: Path
+  export_dir: Path
+  model_dir: Path
+  result: subprocess.CompletedProcess
+
+  @property
+  def version_dir(self) -> Path:
+    return self.model_dir / "4"
+
+
+@pytest.fixture(scope="session")
+def export_run_dir(tmp_path_factory, trained_run_dir, song_folder):
+  """A copy of the tiny run, with attribute vectors 'low' and 'high' from its own encoder."""
+  run_dir = tmp_path_factory.mktemp("export_run") / "run"
+  shutil.copytree(trained_run_dir, run_dir)
+  model = checkpoints.load(run_dir=str(run_dir)).model
+  clip = model.config.clip_samples
+  means = {}
+  for label in ("low", "high"):
+    clips = np.stack([soundfile.read(str(path), dtype="float32")[0][:clip]
+                      for path in sorted((song_folder / label).glob("*.wav"))])
+    means[label] = model.encode(clips)[1].numpy().mean(axis=0)
+  overall = np.mean(list(means.values()), axis=0)
+  checkpoints.save_attributes(run_dir, {k: v - overall for k, v in means.items()},
+                              {k: 3 for k in means})
+  return run_dir
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory, export_run_dir) -> Exported:
+  """The command run once, into a model folder that already holds a version 3."""
+  export_dir = tmp_path_factory.mktemp("exports")
+  existing = export_dir / "tiny" / "3"
+  existing.mkdir(parents=True)
+  (existing / "keep.txt").write_text("an older version")
+  result = _run(PROGRAM, f"--run_dir={export_run_dir}", f"--export_dir={export_dir}",
+                "--model_name=tiny")
+  assert result.returncode == 0, result.stderr
+  return Exported(export_run_dir, export_dir, export_dir / "tiny", result)
+
+
+@pytest.fixture(scope="module")
+def keras_model(export_run_dir):
+  return checkpoints.load(run_dir=str(export_run_dir))
+
+
+@pytest.fixture(scope="module")
+def backend(exported):
+  return inference.load_backend(saved_model=str(exported.model_dir))
+
+
+def _keras_waveform(model, z, iterations=None):
+  log_mel = model.decode(tf.constant(z, tf.float32))
+  return model.to_waveform(log_mel, iterations).numpy(), log_mel.numpy()
+
+
+def _assert_same_audio(actual, expected):
+  """Waveforms equal up to rounding.
+
+  Griffin-Lim runs the same ops in the exported graph and eagerly in Keras, but rounds
+  differently, and its momentum iterations carry that into a few samples (measured: at
+  most 6e-4 on clips peaking near 0.5); WAV outputs add 16-bit steps of 3e-5.
+  """
+  assert actual.shape == expected.shape
+  error = np.abs(actual - expected)
+  rms_error = np.sqrt(np.mean(error ** 2))
+  assert error.max() < 2e-3 and rms_error < 1e-4, f"max {error.max()}, rms {rms_error}"
+
+
+def _fit(waveforms, clip):
+  """Expected length handling: the first clip samples, zero-padded at the end."""
+  waveforms = waveforms[:, :clip]
+  return np.pad(waveforms, [(0, 0), (0, clip - waveforms.shape[1])])
+
+
+def test_command_writes_the_next_version_and_keeps_the_existing_one(exported, export_run_dir):
+  assert f"to {exported.version_dir}" in exported.result.stdout
+  assert sorted(p.name for p in exported.model_dir.iterdir()) == ["3", "4"]  # No partial folder.
+  assert (exported.model_dir / "3" / "keep.txt").read_text() == "an older version"
+  assert (exported.version_dir / "saved_model.pb").is_file()
+  assert (exported.version_dir / "variables" / "variables.index").is_file()
+  extra = exported.version_dir / export.EXTRA_ASSETS_DIR
+  assert json.loads((extra / "config.json").read_text()) == json.loads(
+      (export_run_dir / "config.json").read_text())
+  assert sorted(json.loads((extra / "attributes.json").read_text())["labels"]) == ["high", "low"]
+
+
+def test_command_never_overwrites_a_version(exported):
+  before = sorted(p.name for p in exported.version_dir.rglob("*"))
+  result = _run(PROGRAM, f"--run_dir={exported.run_dir}", f"--export_dir={exported.export_dir}",
+                "--model_name=tiny", "--version=4")
+  assert result.returncode == 1
+  assert "4 already exists" in result.stderr and "Traceback" not in result.stderr
+  assert sorted(p.name for p in exported.version_dir.rglob("*")) == before
+  assert sorted(p.name for p in exported.model_dir.iterdir()) == ["3", "4"]
+
+
+def test_export_model_refuses_bad_versions_and_names(tmp_path, keras_model):
+  (tmp_path / "m" / "2").mkdir(parents=True)
+  (tmp_path / "m" / "notes").mkdir()
+  (tmp_path / "m" / ".partial-7-0a1b2c3d").mkdir()
+  assert export.existing_versions(tmp_path / "m") == [2]
+  assert export.existing_versions(tmp_path / "absent") == []
+  with pytest.raises(export.ExportError, match="never overwritten.*write 3"):
+    export.export_model(keras_model, tmp_path, "m", version=2)
+  with pytest.raises(export.ExportError, match="positive"):
+    export.export_model(keras_model, tmp_path, "m", version=0)
+  for name in ("", "a/b", "..", "12"):
+    with pytest.raises(export.ExportError, match="bad model name"):
+      export.export_model(keras_model, tmp_path, name)
+  assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [".partial-7-0a1b2c3d", "2",
+                                                                 "notes"]
+
+
+FRESH_PROCESS = r'''
+import json, sys
+import numpy as np
+import tensorflow as tf
+
+export_dir, inputs_path, outputs_path = sys.argv[1:]
+x = dict(np.load(inputs_path))
+signatures = tf.saved_model.load(export_dir).signatures
+rate = int(signatures["metadata"]()["sample_rate_hz"])
+
+
+def wav(rows):
+  return tf.stack([tf.audio.encode_wav(tf.constant(row)[:, None], rate) for row in rows])
+
+
+def unwav(strings):
+  decoded = [tf.audio.decode_wav(s) for s in np.ravel(strings)]
+  audio = np.stack([a.numpy()[:, 0] for a, _ in decoded])
+  return audio.reshape(strings.shape + audio.shape[-1:]), np.array([int(r) for _, r in decoded])
+
+
+c = tf.constant
+edits = dict(dimensions=c([1], tf.int32), dimension_values=c([2.5]), flatten_factor=c(0.5),
+             attribute=c("high"), attribute_amount=c(1.0))
+calls = {
+    "metadata": {},
+    "encode": dict(waveform=c(x["long"])),
+    "encode_wav": dict(wav_bytes=wav(x["long"])),
+    "decode": dict(z=c(x["z"])),
+    "decode_with_iters": dict(z=c(x["z"]), griffin_lim_iters=c(4)),
+    "decode_wav": dict(z=c(x["z"])),
+    "reconstruct": dict(waveform=c(x["short"])),
+    "reconstruct_wav": dict(wav_bytes=wav(x["short"])),
+    "serving_default": dict(wav_bytes=wav(x["short"])),
+    "interpolate": dict(waveform_1=c(x["long"]), waveform_2=c(x["long"][::-1]), num_steps=c(3)),
+    "interpolate_wav": dict(wav_bytes_1=wav(x["long"]), wav_bytes_2=wav(x["long"][::-1]),
+                            num_steps=c(3)),
+    "sample": dict(num_samples=c(2), temperature=c(0.8), seed=c(5)),
+    "sample_wav": dict(num_samples=c(2), temperature=c(0.8), seed=c(5)),
+    "tweak": dict(waveform=c(x["long"]), **edits),
+    "tweak_wav": dict(wav_bytes=wav(x["long"]), **edits),
+}
+outputs = {"wav_input/long": unwav(wav(x["long"]).numpy())[0],
+           "wav_input/short": unwav(wav(x["short"]).numpy())[0]}
+for name, inputs in calls.items():
+  for key, value in signatures[name](**inputs).items():
+    value = np.asarray(value.numpy())
+    if key.endswith("_bytes"):
+      value, outputs[f"{name}/{key}/rate"] = unwav(value)
+    elif value.dtype.kind in "OS":
+      value = np.char.decode(value.astype(bytes), "utf-8")
+    outputs[f"{name}/{key}"] = value
+
+# TF Serving's path: a TF1 session fed by tensor name, with no Python-side checks.
+session_errors = {}
+with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+  graph = tf.compat.v1.saved_model.load(session, ["serve"], export_dir)
+  encode = graph.signature_def["encode"]
+  feed, fetch = encode.inputs["waveform"].name, encode.outputs["mu"].name
+  for case, value in (("wrong_rank", x["long"][0]), ("nan", np.full_like(x["long"], np.nan))):
+    try:
+      session.run(fetch, {feed: value})
+    except tf.errors.InvalidArgumentError as e:
+      session_errors[case] = e.message
+  outputs["session/mu"] = session.run(fetch, {feed: x["long"]})
+
+np.savez(outputs_path, **outputs)
+print(json.dumps({"session_errors": session_errors,
+                  "modules": sorted({m.split(".")[0] for m in sys.modules})}))
+'''
+
+
+def test_fresh_tensorflow_process_runs_every_signature_like_keras(exported, keras_model,
+                                                                  tmp_path):
+  model, config = keras_model.model, keras_model.config
+  clip = config.clip_samples
+  long = np.stack([synth_song(1.5, seed=1), synth_song(1.5, base_hz=330.0, seed=2)])
+  short = synth_song(0.7, seed=3)[np.newaxis]
+  z = np.random.default_rng(0).standard_normal([2, config.z_size]).astype(np.float32)
+  np.savez(tmp_path / "inputs.npz", long=long, short=short, z=z)
+  (tmp_path / "script.py").write_text(FRESH_PROCESS)
+  result = _run(sys.executable, tmp_path / "script.py", exported.version_dir,
+                tmp_path / "inputs.npz", tmp_path / "outputs.npz")
+  assert result.returncode == 0, result.stderr[-3000:]
+  report = json.loads(result.stdout.strip().splitlines()[-1])
+  assert "tensorflow" in report["modules"]
+  assert "wave_music_vae" not in report["modules"] and "tensorflow_io" not in report["modules"]
+  out = dict(np.load(tmp_path / "outputs.npz"))
+
+  metadata = {k.split("/")[1]: v for k, v in out.items() if k.startswith("metadata/")}
+  assert config_lib.Config.from_dict(json.loads(metadata["config_json"].item())) == config
+  assert int(metadata["sample_rate_hz"]) == config.sample_rate_hz
+  assert int(metadata["clip_samples"]) == clip
+  assert metadata["package_version"].item() == "0.1.0"
+  assert list(metadata["attribute_names"]) == ["high", "low"]
+  np.testing.assert_allclose(metadata["attribute_vectors"][0], keras_model.attributes["high"])
+
+  # Encoder: longer clips are cropped to their first clip.
+  _, mu, sigma = (t.numpy() for t in model.encode(long[:, :clip]))
+  np.testing.assert_allclose(out["encode/mu"], mu, atol=1e-5)
+  np.testing.assert_allclose(out["encode/sigma"], sigma, atol=1e-5)
+  assert np.all(np.abs(out["encode/z"] - mu) <= 6 * sigma)
+  np.testing.assert_allclose(out["session/mu"], mu, atol=1e-5)
+  _, wav_mu, _ = model.encode(out["wav_input/long"][:, :clip])
+  np.testing.assert_allclose(out["encode_wav/mu"], wav_mu.numpy(), atol=1e-5)
+
+  # Decoder, Griffin-Lim inside the graph.
+  waveform, log_mel = _keras_waveform(model, z)
+  np.testing.assert_allclose(out["decode/log_mel"], log_mel, atol=1e-5)
+  _assert_same_audio(out["decode/waveform"], waveform)
+  _assert_same_audio(out["decode_with_iters/waveform"], _keras_waveform(model, z, 4)[0])
+  assert np.abs(out["decode_with_iters/waveform"] - waveform).max() > 1e-2  # Iterations matter.
+  _assert_same_audio(out["decode_wav/waveform_bytes"], np.clip(waveform, -1, 1))
+  assert set(out["decode_wav/waveform_bytes/rate"]) == {config.sample_rate_hz}
+
+  # Reconstruction: a shorter clip is zero-padded at the end.
+  _, short_mu, _ = model.encode(_fit(short, clip))
+  _assert_same_audio(out["reconstruct/waveform"], _keras_waveform(model, short_mu)[0])
+  _, wav_short_mu, _ = model.encode(_fit(out["wav_input/short"], clip))
+  wav_reconstruction = np.clip(_keras_waveform(model, wav_short_mu)[0], -1, 1)
+  for name in ("reconstruct_wav", "serving_default"):
+    _assert_same_audio(out[f"{name}/waveform_bytes"], wav_reconstruction)
+
+  # Interpolation: slerp between the encoder means of row i of each input.
+  path = latent.slerp(mu[:, np.newaxis], mu[::-1][:, np.newaxis], tf.linspace(0.0, 1.0, 3))
+  expected = _keras_waveform(model, tf.reshape(path, [-1, config.z_size]))[0].reshape(2, 3, clip)
+  _assert_same_audio(out["interpolate/waveform"], expected)
+  assert out["interpolate_wav/waveform_bytes"].shape == (2, 3, clip)
+
+  # Sampling, repeatable from the seed.
+  expected = model.to_waveform(model.sample(2, 0.8, 5)).numpy()
+  _assert_same_audio(out["sample/waveform"], expected)
+  _assert_same_audio(out["sample_wav/waveform_bytes"], np.clip(expected, -1, 1))
+
+  # Tweak: flatten, then set dimensions, then add the attribute vector.
+  edited = latent.add_attribute(latent.set_dimensions(latent.flatten(mu, 0.5), [1], [2.5]),
+                                keras_model.attributes["high"], 1.0)
+  np.testing.assert_allclose(out["tweak/z"], edited.numpy(), atol=1e-5)
+  _assert_same_audio(out["tweak/waveform"], _keras_waveform(model, edited)[0])
+  assert out["tweak_wav/waveform_bytes"].shape == (2, clip)
+  edited_wav = latent.add_attribute(
+      latent.set_dimensions(latent.flatten(wav_mu, 0.5), [1], [2.5]),
+      keras_model.attributes["high"], 1.0)
+  np.testing.assert_allclose(out["tweak_wav/z"], edited_wav.numpy(), atol=1e-5)
+
+  # TF Serving's path refuses bad input with the signature's message.
+  errors = report["session_errors"]
+  assert "waveform" in errors["wrong_rank"] and "[?,?]" in errors["wrong_rank"]
+  assert "waveform has NaN or infinite samples" in errors["nan"]
+
+
+def _saved_model_cli(*args):
+  result = _run(SAVED_MODEL_CLI, *args)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return result.stdout
+
+
+def test_saved_model_cli_lists_every_signature_with_its_names(exported):
+  shown = _saved_model_cli("show", "--dir", exported.version_dir, "--all")
+  blocks = {m.group(1): m.group(2) for m in re.finditer(
+      r"signature_def\['(\w+)'\]:\n(.*?)(?=\nsignature_def\[|\Z)", shown, re.S)}
+  documented = set(SIGNATURES)
+  assert documented <= set(blocks)
+  for name, (inputs, outputs) in SIGNATURES.items():
+    block = blocks[name]
+    assert sorted(re.findall(r"inputs\['(\w+)'\]", block)) == inputs, name
+    assert sorted(re.findall(r"outputs\['(\w+)'\]", block)) == outputs, name
+    assert "Method name is: tensorflow/serving/predict" in block
+
+
+def test_saved_model_cli_runs_decode(exported, tmp_path):
+  z = "[[" + ", ".join(["0.5"] * 8) + "]]"
+  _saved_model_cli("run", "--dir", exported.version_dir, "--tag_set", "serve", "--signature_def",
+                   "decode", "--input_exprs", f"z={z}", "--outdir", tmp_path)
+  waveform = np.load(tmp_path / "waveform.npy")
+  assert waveform.shape == (1, 22050) and np.all(np.isfinite(waveform))
+  assert 0.0 < np.abs(waveform).max() <= 2.0
+  assert np.load(tmp_path / "log_mel.npy").shape == (1, 87, 40)
+
+
+def test_only_core_tensorflow_ops(exported):
+  listed = _saved_model_cli("show", "--dir", exported.version_dir, "--tag_set", "serve",
+                            "--list_ops")
+  ops = set(re.findall(r"'([\w>]+)'", listed.split("contains the following ops:")[1]))
+  assert "StringFormat" in ops and not any(op.startswith("IO>") for op in ops)
+  # saved_model_cli does not look inside loop bodies: read every function in the graph.
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
+  saved = saved_model_pb2.SavedModel.FromString(
+      (exported.version_dir / "saved_model.pb").read_bytes())
+  graph = saved.meta_graphs[0].graph_def
+  all_ops = {n.op for n in graph.node} | {
+      n.op for function in graph.library.function for n in function.node_def}
+  assert {"DecodeWav", "EncodeWav", "IRFFT", "RFFT"} <= all_ops
+  assert not any(op.startswith("IO>") for op in all_ops)
+
+
+def _predict(signature, body: dict) -> dict:
+  """A request body, as the server receives it, through a signature; the response body."""
+  body = json.loads(json.dumps(body))
+  specs = signature.structured_input_signature[1]
+  tensors, form = serving_json.request_tensors(body, specs)
+  outputs = signature(**{name: tf.constant(value, specs[name].dtype)
+                         for name, value in tensors.items()})
+  return json.loads(json.dumps(serving_json.response_body(
+      {name: value.numpy() for name, value in outputs.items()}, form)))
+
+
+def test_rest_instances_form_through_encode(backend):
+  clips = np.stack([synth_song(1.0, seed=4), synth_song(1.0, seed=5)])
+  response = _predict(backend.signatures["encode"],
+                      {"signature_name": "encode", "instances": clips.tolist()})
+  assert len(response["predictions"]) == 2 and set(response["predictions"][0]) == {"z", "mu",
+                                                                                     "sigma"}
+  arrays = serving_json.response_arrays(response, ["z", "mu", "sigma"])
+  np.testing.assert_allclose(arrays["mu"], backend.encode(clips)[1], atol=1e-5)
+
+
+def test_rest_inputs_form_through_sample_and_decode(backend):
+  body = {"signature_name": "sample", "inputs": {"num_samples": 2, "temperature": 0.5, "seed": 9}}
+  response = _predict(backend.signatures["sample"], body)
+  waveform = serving_json.response_arrays(response, ["waveform"])["waveform"]
+  assert waveform.shape == (2, backend.config.clip_samples)
+  np.testing.assert_allclose(
+      waveform, backend.signatures["sample"](num_samples=tf.constant(2), temperature=tf.constant(
+          0.5), seed=tf.constant(9))["waveform"].numpy(), atol=1e-6)
+  z = np.zeros([1, backend.config.z_size], np.float32)
+  response = _predict(backend.signatures["decode"], {"inputs": {"z": z.tolist()}})
+  arrays = serving_json.response_arrays(response, ["waveform", "log_mel"])
+  np.testing.assert_allclose(arrays["waveform"], backend.decode(z)[0], atol=1e-6)
+
+
+def test_rest_b64_form_through_serving_default(backend, tmp_path):
+  rate = backend.config.sample_rate_hz
+  soundfile.write(str(tmp_path / "song.wav"), synth_song(2.0, seed=6), rate, subtype="PCM_16")
+  request = {"instances": [{"b64": base64.b64encode((tmp_path / "song.wav").read_bytes())
+                            .decode("ascii")}]}
+  response = _predict(backend.signatures["serving_default"], request)
+  assert list(response["predictions"][0]) == ["b64"]
+  wav_bytes = serving_json.response_arrays(response, ["waveform_bytes"])["waveform_bytes"][0]
+  (tmp_path / "out.wav").write_bytes(wav_bytes)
+  audio, file_rate = soundfile.read(str(tmp_path / "out.wav"), dtype="float32")
+  assert file_rate == rate and audio.shape == (backend.config.clip_samples,)
+  assert np.abs(audio).max() > 1e-3
+  # The named-object form of the same row, and the columnar form, give the same bytes.
+  named = {"instances": [{"wav_bytes": request["instances"][0]}]}
+  assert _predict(backend.signatures["serving_default"], named) == response
+  columnar = _predict(backend.signatures["serving_default"], {"inputs": [request["instances"][0]]})
+  assert columnar["outputs"] == response["predictions"]
+
+
+def test_rest_nan_tokens_get_the_signatures_error(backend):
+  body = json.loads('{"instances": [[' + ", ".join(["0.1"] * 22049 + ["NaN"]) + "]]}")
+  with pytest.raises(tf.errors.InvalidArgumentError, match="waveform has NaN or infinite"):
+    _predict(backend.signatures["encode"], body)
+  with pytest.raises(ValueError, match="input size does not match signature"):
+    _predict(backend.signatures["sample"], {"inputs": {"num_samples": 2}})
+
+
+def _wav(seconds, rate, subtype="PCM_16", channels=1):
+  buffer = io.BytesIO()
+  soundfile.write(buffer, synth_song(seconds, sample_rate_hz=rate, channels=channels), rate,
+                  subtype=subtype, format="WAV")
+  return buffer.getvalue()
+
+
+CLIP = 22050
+EDITS = dict(dimensions=tf.constant([0], tf.int32), dimension_values=tf.constant([1.0]),
+             flatten_factor=tf.constant(0.0), attribute=tf.constant(""),
+             attribute_amount=tf.constant(0.0))
+BAD_REQUESTS = {
+    "wrong_dtype": ("encode", lambda: dict(waveform=tf.zeros([1, CLIP], tf.float64)),
+                    r"expected to be a float tensor but is a double tensor"),
+    "wrong_rank": ("encode", lambda: dict(waveform=tf.zeros([CLIP])),
+                   r"Shape of tensor \w*waveform\w* \[22050\] is not compatible with expected "
+                   r"shape \[\?,\?\]"),
+    "scalar_as_list": ("sample", lambda: dict(num_samples=tf.constant([2]),
+                                              temperature=tf.constant(1.0), seed=tf.constant(0)),
+                       r"num_samples\w* \[1\] is not compatible with expected shape \[\]"),
+    "empty_batch": ("encode", lambda: dict(waveform=tf.zeros([0, CLIP])),
+                    r"waveform is an empty batch \(shape \[0 22050\]\)"),
+    "too_short": ("reconstruct", lambda: dict(waveform=tf.zeros([1, 100])),
+                  r"waveform has 100 samples per row; the model needs at least 11025 "
+                  r"\(0.5 s at 22050 Hz\)"),
+    "nan_samples": ("encode", lambda: dict(waveform=tf.fill([1, CLIP], np.nan)),
+                    "waveform has NaN or infinite samples"),
+    "z_size": ("decode", lambda: dict(z=tf.zeros([1, 5])), r"z must be \[batch, 8\]; got shape"),
+    "infinite_z": ("decode", lambda: dict(z=tf.fill([1, 8], np.inf)), "z has NaN or infinite"),
+    "num_steps": ("interpolate", lambda: dict(waveform_1=tf.zeros([1, CLIP]),
+                                              waveform_2=tf.zeros([1, CLIP]),
+                                              num_steps=tf.constant(1)),
+                  r"num_steps must be in \[2, 256\]; got 1"),
+    "unequal_rows": ("interpolate", lambda: dict(waveform_1=tf.zeros([2, CLIP]),
+                                                 waveform_2=tf.zeros([1, CLIP]),
+                                                 num_steps=tf.constant(3)),
+                     "the two inputs must hold the same number of rows; got 2 and 1"),
+    "too_many_rows": ("encode", lambda: dict(waveform=tf.zeros([257, CLIP])),
+                      "waveform has 257 rows; at most 256 per request"),
+    "too_many_samples": ("sample", lambda: dict(num_samples=tf.constant(10 ** 6),
+                                                temperature=tf.constant(1.0),
+                                                seed=tf.constant(0)),
+                         r"num_samples must be in \[1, 256\]"),
+    "nan_temperature": ("sample", lambda: dict(num_samples=tf.constant(1),
+                                               temperature=tf.constant(np.nan),
+                                               seed=tf.constant(0)),
+                        "temperature must be a finite number >= 0"),
+    "griffin_lim_iters": ("decode_with_iters", lambda: dict(
+        z=tf.zeros([1, 8]), griffin_lim_iters=tf.constant(-1)),
+                          r"griffin_lim_iters must be in \[0, 1000\]; got -1"),
+    "unknown_attribute": ("tweak", lambda: dict(waveform=tf.zeros([1, CLIP]),
+                                                **(EDITS | {"attribute": tf.constant("jazz")})),
+                          r"unknown attribute: jazz \(this export carries: high, low\)"),
+    "dimension_range": ("tweak", lambda: dict(waveform=tf.zeros([1, CLIP]),
+                                              **(EDITS | {"dimensions": tf.constant([8])})),
+                        r"dimensions must lie in \[0, 8\); got \[8\]"),
+    "dimension_values": ("tweak", lambda: dict(waveform=tf.zeros([1, CLIP]), **(EDITS | {
+        "dimension_values": tf.constant([1.0, 2.0])})),
+                         "dimensions and dimension_values must have the same length; got 1 and 2"),
+    "not_wav": ("encode_wav", lambda: dict(wav_bytes=tf.constant([b"just some text"])),
+                r"wav_bytes: not a WAV file \(no RIFF/WAVE header\)"),
+    "empty_wav_batch": ("encode_wav", lambda: dict(wav_bytes=tf.constant([], tf.string)),
+                        "wav_bytes is an empty batch"),
+    "wav_rate": ("reconstruct_wav", lambda: dict(wav_bytes=tf.constant([_wav(1.0, 44100)])),
+                 r"wav_bytes: a WAV at 44100 Hz; the model takes 22050 Hz"),
+    "short_wav": ("encode_wav", lambda: dict(wav_bytes=tf.constant([_wav(0.1, 22050)])),
+                  "wav_bytes: a WAV of 2205 samples; the model needs at least 11025"),
+    "float_wav": ("encode_wav", lambda: dict(wav_bytes=tf.constant([_wav(1.0, 22050, "FLOAT")])),
+                  r"wav_bytes: a WAV of 32-bit samples in format 3 \(1 is PCM, 3 is float\); "
+                  "send 16-bit PCM WAV"),
+    "truncated_wav": ("encode_wav", lambda: dict(wav_bytes=tf.constant([_wav(1.0, 22050)[:2000]])),
+                      r"wav_bytes: a truncated WAV file \(2000 bytes; its header declares "
+                      r"44144\)"),
+    "truncated_header": ("encode_wav",
+                         lambda: dict(wav_bytes=tf.constant([_wav(1.0, 22050)[:30]])),
+                         r"wav_bytes: a truncated WAV file \(30 bytes"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_REQUESTS))
+def test_bad_request_gets_a_clear_error_from_the_signature(backend, case):
+  signature, inputs, message = BAD_REQUESTS[case]
+  with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+    backend.signatures[signature](**inputs())
+
+
+def test_signatures_serve_after_bad_requests(backend):
+  clip = np.stack([synth_song(1.0, seed=7)])
+  for waveform in (np.full_like(clip, np.nan), clip[:, :10]):
+    with pytest.raises(export.ExportError) as raised:
+      backend.encode(waveform)
+    assert str(raised.value).startswith(f"{backend.source}: encode: waveform ")
+    assert "\n" not in str(raised.value) and "node" not in str(raised.value)
+  _, mu, _ = backend.encode(clip)
+  assert mu.shape == (1, backend.config.z_size) and np.all(np.isfinite(mu))
+  multichannel = _wav(1.0, 22050, channels=2)
+  mono_mu = backend.signatures["encode_wav"](wav_bytes=tf.constant([multichannel]))["mu"]
+  assert np.all(np.isfinite(mono_mu.numpy()))
+
+
+def test_load_export_is_a_backend_like_keras(backend, exported, keras_model):
+  assert backend.source == str(exported.version_dir)   # The highest version with a model.
+  assert backend.config == keras_model.config
+  assert backend.package_version == "0.1.0"
+  assert sorted(backend.attributes) == ["high", "low"]
+  np.testing.assert_allclose(backend.attributes["low"], keras_model.attributes["low"])
+  keras_backend = inference.KerasBackend(keras_model)
+  clips = np.stack([synth_song(1.0, seed=8), synth_song(1.0, base_hz=110.0, seed=9)])
+  np.testing.assert_allclose(backend.encode(clips)[1], keras_backend.encode(clips)[1], atol=1e-5)
+  z = np.random.default_rng(1).standard_normal([2, keras_model.config.z_size]).astype(np.float32)
+  for iterations in (None, 3):
+    waveform, log_mel = backend.decode(z, griffin_lim_iters=iterations)
+    keras_waveform, keras_log_mel = keras_backend.decode(z, griffin_lim_iters=iterations)
+    np.testing.assert_allclose(log_mel, keras_log_mel, atol=1e-5)
+    _assert_same_audio(waveform, keras_waveform)
+
+
+def test_load_export_checks_the_path_and_the_config(backend, exported, tmp_path):
+  assert export.version_folder(exported.model_dir) == exported.version_dir
+  assert export.version_folder(exported.version_dir) == exported.version_dir
+  with pytest.raises(checkpoints.CheckpointError, match="not a SavedModel export"):
+    export.load_export(exported.model_dir / "3")
+  with pytest.raises(checkpoints.CheckpointError, match="not a SavedModel export"):
+    inference.load_backend(saved_model=str(tmp_path))
+  other = dataclasses.replace(backend.config, z_size=16, n_mels=64)
+  with pytest.raises(checkpoints.CheckpointError, match="in n_mels=40 \\(not 64\\), z_size=8 \\(not 16\\)"):
+    export.SavedModelBackend(backend.saved_model, backend.directory, other)
