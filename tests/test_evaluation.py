@@ -1,0 +1,125 @@
+"""Evaluation: baselines on synthesized clips, clip loading, `wave_music_vae_evaluate` end to end."""
+
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import synth_song
+from wave_music_vae import checkpoints
+from wave_music_vae import data
+from wave_music_vae import evaluation
+from wave_music_vae import inference
+from wave_music_vae import metrics
+
+SECTIONS = ("data", "reconstruction", "latent", "interpolation", "realism", "probe", "model")
+
+
+def _evaluate_command(*args, timeout=300):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  command = [os.path.join(os.path.dirname(sys.executable), "wave_music_vae_evaluate"), *args]
+  return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def _numbers(value):
+  """Every number in a nested JSON value."""
+  if isinstance(value, dict):
+    return [n for v in value.values() for n in _numbers(v)]
+  if isinstance(value, list):
+    return [n for v in value for n in _numbers(v)]
+  return [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else []
+
+
+def test_ceiling_lies_below_the_floor_on_synthesized_clips(tiny_config):
+  clips = np.stack([synth_song(1.0, base_hz=base_hz, seed=seed)
+                    for seed, base_hz in enumerate((110.0, 220.0, 440.0))])
+  inverter = evaluation.MelInverter(tiny_config)
+  true_db, = inverter.log_mel_db(clips)
+  ceiling, = inverter.to_waveform(true_db)
+  mean_mel = np.broadcast_to(true_db.mean(axis=(0, 1)), true_db.shape)
+  floor, = inverter.to_waveform(mean_mel)
+  rate = tiny_config.sample_rate_hz
+  assert np.all(metrics.multi_resolution_stft_distance(ceiling, clips)
+                < metrics.multi_resolution_stft_distance(floor, clips))
+  assert np.all(metrics.log_mel_l1_db(ceiling, clips, rate)
+                < metrics.log_mel_l1_db(floor, clips, rate) - 3.0)
+
+
+def test_load_clips_spreads_over_files_and_falls_back_when_nothing_is_held_out(song_folder,
+                                                                               tiny_config):
+  source = data.DatasetSource(str(song_folder), "folder")
+  clips = evaluation.load_clips(source, tiny_config, "train", max_clips=4)
+  assert clips.audio.shape == (4, tiny_config.clip_samples)
+  assert sorted(set(clips.labels)) == ["high", "low"]
+  fallback = evaluation.held_out_clips(source, tiny_config, max_clips=3)
+  assert fallback.split.startswith("train (not held out")
+  held_out_config = dataclasses.replace(tiny_config, eval_fraction=0.5)
+  eval_files = source.files("eval", 0.5)
+  held_out = evaluation.held_out_clips(source, held_out_config, max_clips=100)
+  assert held_out.split == "eval" and 0 < len(eval_files) < 6
+  # 3 s songs hold three 1 s fixed crops each.
+  assert len(held_out) == 3 * len(eval_files)
+
+
+def test_check_finite_names_the_first_bad_number():
+  evaluation.check_finite({"a": {"b": [1.0, 2]}, "c": None, "d": "text"})
+  with pytest.raises(evaluation.EvaluationError, match=r"results\.a\.b\[1\] is nan"):
+    evaluation.check_finite({"a": {"b": [1.0, float("nan")]}})
+
+
+def test_evaluate_raises_on_a_model_that_outputs_nan(trained_run_dir, song_folder, tiny_config):
+  loaded = checkpoints.load(run_dir=str(trained_run_dir))
+  for variable in loaded.model.encoder.weights:
+    variable.assign(np.full(variable.shape, np.nan, variable.dtype))
+  clips = evaluation.load_clips(data.DatasetSource(str(song_folder), "folder"), tiny_config,
+                                "train", max_clips=4)
+  with pytest.raises(evaluation.EvaluationError, match="encoding held-out clips gave NaN"):
+    evaluation.evaluate(inference.KerasBackend(loaded), clips, clips)
+
+
+def test_evaluate_command_end_to_end(trained_run_dir, song_folder, tmp_path):
+  output = tmp_path / "evaluation.json"
+  result = _evaluate_command(f"--run_dir={trained_run_dir}", f"--examples_path={song_folder}",
+                             "--max_clips=6", "--max_train_clips=12", f"--output_json={output}")
+  assert result.returncode == 0, result.stderr
+  assert "no eval files at eval_fraction=0" in result.stdout
+  for heading in ("Reconstruction", "Latent health", "Interpolation (3 held-out pairs, 7 steps)",
+                  "Realism", "Probe"):
+    assert heading in result.stdout
+  results = json.loads(output.read_text(), parse_constant=lambda name: pytest.fail(name))
+  assert sorted(os.listdir(tmp_path)) == ["evaluation.json"]   # no partial file left
+  assert set(SECTIONS) <= set(results)
+  assert all(math.isfinite(n) for n in _numbers(results))
+  assert results["data"]["held_out_clips"] == 6 and results["data"]["train_clips"] == 12
+  reconstruction = results["reconstruction"]
+  assert reconstruction["ceiling"]["mr_stft"] < reconstruction["floor"]["mr_stft"]
+  assert reconstruction["pca"]["components"] == 8
+  assert len(results["latent"]["kl_nats_per_dimension"]) == 8
+  assert 0 <= results["latent"]["active_units"] <= 8
+  assert results["interpolation"]["pairs"] == 3
+  assert set(results["realism"]["frechet_db2"]) == {
+      "prior_temperature_0.5", "prior_temperature_1", "interpolation_midpoints", "crossfades",
+      "real_subset", "reconstructions", "ceiling"}
+  assert results["probe"]["labels"] == ["high", "low"]
+  assert results["probe"]["chance_held_out"] == pytest.approx(0.5)
+
+
+def test_evaluate_command_rejects_bad_flags_in_one_line(tmp_path, song_folder):
+  existing = tmp_path / "taken.json"
+  existing.write_text("{}")
+  result = _evaluate_command(f"--examples_path={song_folder}", f"--output_json={existing}",
+                             "--max_clips=1")
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1] == (
+      "wave_music_vae_evaluate: error: --max_clips=1: need at least 2 clips")
+  result = _evaluate_command(f"--examples_path={song_folder}", f"--output_json={existing}")
+  assert result.returncode == 1 and "Traceback" not in result.stderr
+  assert result.stderr.strip().splitlines()[-1] == (
+      f"wave_music_vae_evaluate: error: --output_json={existing} exists; "
+      "pass --overwrite to replace it")
+  assert existing.read_text() == "{}"

@@ -1,0 +1,386 @@
+"""Measures a trained model on held-out clips, beside simple baselines on the same clips.
+
+`evaluate(backend, held_out, train)` runs every measurement through a `Backend`
+(Keras weights or a SavedModel), so any model the commands load can be judged, and
+returns a nested dict of plain numbers, strings and lists (JSON-ready):
+  data            where the clips came from and how many
+  reconstruction  model (decode(mu), Griffin-Lim) vs ceiling (Griffin-Lim of the input's
+                  own mel), floor (Griffin-Lim of the training clips' mean mel) and a PCA
+                  of the same size as z, and the share of the floor-to-ceiling gap closed
+  latent          KL per dimension, active units, mean and spread of |mu|
+  interpolation   monotonicity, evenness and cycle error of paths between held-out pairs
+  realism         Fréchet distance of log-mel frames to the held-out music, for prior
+                  samples, interpolation midpoints and 50/50 crossfades of the same pairs
+  probe           logistic regression predicting the label from mu vs from mean log-mel
+The figures themselves are the functions of `metrics.py`; docs/metrics.md defines each.
+A NaN or infinity anywhere in the result raises `EvaluationError`. `format_table`
+renders the result for a terminal. No flags are read here (see cli/evaluate.py).
+"""
+
+import dataclasses
+import math
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from wave_music_vae import data
+from wave_music_vae import latent
+from wave_music_vae import metrics
+from wave_music_vae import spectral
+from wave_music_vae.config import Config
+
+INTERPOLATION_STEPS = 7
+TEMPERATURES = (0.5, 1.0)
+MAX_DB = 60.0  # Ceiling of log-mels fed to the inverse, as MelSpectrogram.denormalize.
+
+
+class EvaluationError(ValueError):
+  """Clips that cannot be evaluated, or a result that is not finite."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Clips:
+  """Clips to evaluate: audio float32 [clips, clip_samples], labels [clips] str."""
+
+  audio: np.ndarray
+  labels: np.ndarray
+  split: str          # Where the clips come from, for the report.
+
+  def __len__(self):
+    return len(self.audio)
+
+
+def _collect(dataset: tf.data.Dataset, max_clips: Optional[int] = None):
+  """Batches of {'audio', 'label'} -> (audio [clips, samples], labels [clips] str)."""
+  audio, labels = [], []
+  for batch in dataset:
+    audio.append(batch["audio"].numpy())
+    labels.extend(label.decode("utf-8") for label in batch["label"].numpy())
+    if max_clips is not None and len(labels) >= max_clips:
+      break
+  if not audio:
+    return np.zeros([0, 0], np.float32), np.array([], str)
+  return np.concatenate(audio)[:max_clips], np.array(labels[:max_clips])
+
+
+def load_clips(source: data.DatasetSource, config: Config, split: str, max_clips: int) -> Clips:
+  """Up to `max_clips` clips of a split, spread evenly over its files.
+
+  From a folder: fixed crops (evenly spaced through each file, see `data.fixed_crops`)
+  of every file of the split, ceil(max_clips / files) per file, then an evenly spaced
+  subset of `max_clips`, so that every file and label is represented. From TFRecords:
+  the split's first `max_clips` clips.
+
+  Raises:
+    data.DataError: the split holds no readable clip.
+  """
+  if source.is_tfrecord:
+    audio, labels = _collect(source.dataset(config, split, repeat=False), max_clips)
+  else:
+    files = source.files(split, config.eval_fraction)
+    if not files:
+      raise data.DataError(f"{source.examples_path}: the {split} split has no files "
+                           f"(eval_fraction={config.eval_fraction})")
+    per_file = max(1, math.ceil(max_clips / len(files)))
+    crops = dataclasses.replace(config, clips_per_file=per_file)
+    audio, labels = _collect(data.folder_dataset(files, crops, "eval", source.skipped))
+    if len(audio) > max_clips:
+      keep = np.unique(np.round(np.linspace(0, len(audio) - 1, max_clips)).astype(int))
+      audio, labels = audio[keep], labels[keep]
+  if not len(audio):
+    raise data.DataError(f"{source.examples_path}: no readable clips in the {split} split; "
+                         f"{source.skipped.summary()}")
+  return Clips(audio.astype(np.float32), labels, split)
+
+
+def held_out_clips(source: data.DatasetSource, config: Config, max_clips: int) -> Clips:
+  """The eval split's clips; a folder with an empty eval split falls back to its train files.
+
+  The fallback (as `wave_music_vae_train --mode=eval` does) keeps small test sets
+  usable; its `split` says that those clips are not held out.
+  """
+  if source.is_tfrecord or source.files("eval", config.eval_fraction):
+    return load_clips(source, config, "eval", max_clips)
+  clips = load_clips(source, config, "train", max_clips)
+  return dataclasses.replace(
+      clips, split=f"train (not held out: the eval split is empty at eval_fraction="
+                   f"{config.eval_fraction:g})")
+
+
+def _map_batches(function: Callable, inputs: np.ndarray, batch_size: int,
+                 advance: Callable[[int], None], what: str) -> list:
+  """Applies function (returning a tuple of arrays) batch by batch; concatenates each output.
+
+  Raises EvaluationError, naming `what` was computed, if an output is not finite.
+  """
+  outputs = []
+  for start in range(0, len(inputs), batch_size):
+    chunk = inputs[start:start + batch_size]
+    outputs.append(function(chunk))
+    advance(len(chunk))
+  results = [np.concatenate(parts) for parts in zip(*outputs)]
+  for result in results:
+    if not np.all(np.isfinite(result)):
+      raise EvaluationError(f"{what} gave NaN or infinite values")
+  return results
+
+
+class MelInverter:
+  """The model's own log-mel (dB) and its Griffin-Lim inverse, as compiled graphs."""
+
+  def __init__(self, config: Config):
+    self.config = config
+    self.mel = spectral.MelSpectrogram.from_config(config)
+    clips = tf.TensorSpec([None, config.clip_samples], tf.float32)
+    mels = tf.TensorSpec([None, config.num_frames, config.n_mels], tf.float32)
+    self._log_mel_db = tf.function(self.mel.log_mel_db, input_signature=[clips])
+    self._to_waveform = tf.function(
+        lambda log_mel_db: self.mel.db_to_waveform(
+            log_mel_db, config.clip_samples, config.griffin_lim_iters,
+            config.griffin_lim_momentum), input_signature=[mels])
+
+  def log_mel_db(self, waveforms: np.ndarray):
+    """waveforms [batch, clip_samples] -> (log-mel dB [batch, frames, n_mels],)."""
+    return (self._log_mel_db(tf.convert_to_tensor(waveforms, tf.float32)).numpy(),)
+
+  def to_waveform(self, log_mel_db: np.ndarray):
+    """Log-mel dB [batch, frames, n_mels] -> (waveform [batch, clip_samples],), Griffin-Lim."""
+    clipped = np.clip(log_mel_db, self.config.db_floor, MAX_DB).astype(np.float32)
+    return (self._to_waveform(tf.convert_to_tensor(clipped)).numpy(),)
+
+
+def _audio_scores(estimate: np.ndarray, reference: np.ndarray, sample_rate_hz: int) -> dict:
+  mr_stft = metrics.multi_resolution_stft_distance(estimate, reference)
+  log_mel_l1 = metrics.log_mel_l1_db(estimate, reference, sample_rate_hz)
+  return {"mr_stft": float(np.mean(mr_stft)), "mr_stft_std": float(np.std(mr_stft)),
+          "log_mel_l1_db": float(np.mean(log_mel_l1)),
+          "log_mel_l1_db_std": float(np.std(log_mel_l1))}
+
+
+def _gap_closed(scores: dict, ceiling: dict, floor: dict) -> dict:
+  """(floor - score) / (floor - ceiling) per metric; None where the floor is not above ceiling."""
+  closed = {}
+  for key in ("mr_stft", "log_mel_l1_db"):
+    gap = floor[key] - ceiling[key]
+    closed[key] = (floor[key] - scores[key]) / gap if gap > 0 else None
+  return closed
+
+
+def _probe_section(mu: np.ndarray, train_mu: np.ndarray, mean_log_mel: np.ndarray,
+                   train_mean_log_mel: np.ndarray, held_out: Clips, train: Clips,
+                   seed: int) -> dict:
+  try:
+    folds = metrics.probe_folds(train.labels)
+  except ValueError as e:
+    return {"skipped": f"training clips: {e}"}
+  section = {"labels": sorted(set(train.labels)), "cv_folds": folds,
+             "chance_held_out": metrics.majority_accuracy(train.labels, held_out.labels),
+             "chance_cv": metrics.majority_accuracy(train.labels, train.labels)}
+  for name, train_features, features in (("mu", train_mu, mu),
+                                         ("mean_log_mel", train_mean_log_mel, mean_log_mel)):
+    cv_mean, cv_std = metrics.cross_validated_accuracy(train_features, train.labels, folds, seed)
+    section[name] = {
+        "held_out_accuracy": metrics.held_out_accuracy(train_features, train.labels, features,
+                                                       held_out.labels),
+        "cv_accuracy": cv_mean, "cv_accuracy_std": cv_std}
+  return section
+
+
+def evaluate(backend, held_out: Clips, train: Clips,
+             interpolation_steps: int = INTERPOLATION_STEPS,
+             temperatures: Sequence[float] = TEMPERATURES, seed: int = 0,
+             progress: Optional[Callable[[int, int], None]] = None) -> dict:
+  """Every measurement of the module docstring; returns the nested result dict.
+
+  Args:
+    backend: an `inference.Backend` (encode/decode numpy in and out).
+    held_out: the clips measured, at the backend's clip length and rate.
+    train: training-split clips: the PCA baseline and the probes are fitted on them,
+      and the floor's mean mel is theirs.
+    interpolation_steps: codes per path, endpoints included (the held-out clips are
+      paired first half against second half).
+    temperatures: prior samples z = temperature * N(0, I), as many as held-out clips.
+    seed: seeds the prior samples, the PCA and the probe's folds.
+    progress: called as progress(done, total) in clips passed through the model or
+      Griffin-Lim.
+
+  Raises:
+    EvaluationError: too few clips, clips of the wrong length, or a non-finite figure.
+  """
+  config = backend.config
+  for clips, name in ((held_out, "held-out"), (train, "training")):
+    if len(clips) < 2:
+      raise EvaluationError(f"need at least 2 {name} clips, got {len(clips)}")
+    if clips.audio.shape[1] != config.clip_samples:
+      raise EvaluationError(f"{name} clips hold {clips.audio.shape[1]} samples; the model "
+                            f"takes {config.clip_samples} ({config.clip_seconds:g} s)")
+  if interpolation_steps < 3:
+    raise EvaluationError(f"interpolation_steps={interpolation_steps}: need at least 3")
+  n, num_pairs = len(held_out), len(held_out) // 2
+  rate, batch = config.sample_rate_hz, config.batch_size
+  total = (4 * n + len(train) + 1 + num_pairs * (2 * interpolation_steps - 2)
+           + len(temperatures) * n)
+  done = 0
+
+  def advance(count: int) -> None:
+    nonlocal done
+    done += count
+    if progress:
+      progress(done, total)
+
+  inverter = MelInverter(config)
+
+  def batches(function, inputs, what, counted=True):
+    return _map_batches(function, inputs, batch, advance if counted else lambda _: None, what)
+
+  # Reconstruction: model, ceiling, floor, PCA; all inverted with the same Griffin-Lim.
+  _, mu, sigma = batches(backend.encode, held_out.audio, "encoding held-out clips")
+  _, train_mu, _ = batches(backend.encode, train.audio, "encoding training clips")
+  true_db, = batches(inverter.log_mel_db, held_out.audio, "log-mel of held-out clips", False)
+  train_db, = batches(inverter.log_mel_db, train.audio, "log-mel of training clips", False)
+  model_audio, _ = batches(backend.decode, mu, "decoding the held-out mu")
+  ceiling_audio, = batches(inverter.to_waveform, true_db, "Griffin-Lim of the true mel")
+  mean_mel = np.broadcast_to(train_db.mean(axis=(0, 1)), true_db.shape[1:])[np.newaxis]
+  floor_audio = np.repeat(inverter.to_waveform(mean_mel)[0], n, axis=0)
+  advance(1)
+  pca = metrics.fit_pca(train_db, config.z_size, seed)
+  pca_audio, = batches(inverter.to_waveform, metrics.pca_reconstruct(pca, true_db),
+                       "Griffin-Lim of the PCA reconstruction")
+  rows = {name: _audio_scores(audio, held_out.audio, rate) for name, audio in
+          (("ceiling", ceiling_audio), ("model", model_audio), ("pca", pca_audio),
+           ("floor", floor_audio))}
+  rows["pca"]["components"] = int(pca.n_components_)
+  reconstruction = {
+      **rows,
+      "gap_closed": {name: _gap_closed(rows[name], rows["ceiling"], rows["floor"])
+                     for name in ("model", "pca")}}
+
+  # Latent health, over the held-out clips.
+  kl = metrics.kl_per_dimension(mu, sigma)
+  active = metrics.active_units(mu)
+  latent_health = {
+      "z_size": config.z_size, "active_units": active, "active_fraction": active / config.z_size,
+      "active_threshold": metrics.ACTIVE_UNIT_VARIANCE,
+      "kl_nats_total": float(np.sum(kl)), "kl_nats_per_dimension": [float(v) for v in kl],
+      "mu_variance_per_dimension": [float(v) for v in np.var(mu, axis=0)],
+      "abs_mu_mean": float(np.mean(np.abs(mu))), "abs_mu_std": float(np.std(np.abs(mu))),
+      "sigma_mean": float(np.mean(sigma))}
+
+  # Interpolation between held-out pairs (first half x second half), slerp on mu.
+  starts, ends = mu[:num_pairs], mu[num_pairs:2 * num_pairs]
+  paths = np.stack([latent.interpolation_path(a, b, interpolation_steps).numpy()
+                    for a, b in zip(starts, ends)])                    # [pairs, steps, z]
+  path_audio, path_log_mel = batches(backend.decode, paths.reshape(-1, config.z_size),
+                                     "decoding interpolations")
+  path_audio = path_audio.reshape(num_pairs, interpolation_steps, -1)
+  path_db = (path_log_mel * config.db_scale + config.db_center).reshape(
+      num_pairs, interpolation_steps, config.num_frames, config.n_mels)
+  inner = paths[:, 1:-1].reshape(-1, config.z_size)
+  _, inner_mu, _ = batches(backend.encode, path_audio[:, 1:-1].reshape(-1, config.clip_samples),
+                           "re-encoding interpolations")
+  cycle = metrics.cycle_errors(inner, inner_mu)
+  ratios = [metrics.step_ratio(path) for path in path_db]
+  interpolation = {
+      "pairs": num_pairs, "steps": interpolation_steps,
+      "monotonic_fraction": float(np.mean([metrics.is_monotonic_path(p) for p in path_db])),
+      "step_ratio_mean": float(np.mean(ratios)), "step_ratio_max": float(np.max(ratios)),
+      "cycle_error_mean": float(np.mean(cycle)), "cycle_error_std": float(np.std(cycle)),
+      "endpoint_distance_mean": float(np.mean(np.linalg.norm(starts - ends, axis=1)))}
+
+  # Realism: Fréchet distance of log-mel frame statistics to the held-out music.
+  reference = metrics.gaussian_statistics(metrics.log_mel_db(held_out.audio, rate))
+  rng = np.random.default_rng(seed)
+  sets = {}
+  for temperature in temperatures:
+    z = (temperature * rng.standard_normal([n, config.z_size])).astype(np.float32)
+    sets[f"prior_temperature_{temperature:g}"] = batches(
+        backend.decode, z, f"decoding prior samples at temperature {temperature:g}")[0]
+  middle = interpolation_steps // 2
+  sets["interpolation_midpoints"] = path_audio[:, middle]
+  sets["crossfades"] = 0.5 * (held_out.audio[:num_pairs] + held_out.audio[num_pairs:2 * num_pairs])
+  sets["real_subset"] = held_out.audio[:num_pairs]
+  sets["reconstructions"] = model_audio
+  sets["ceiling"] = ceiling_audio
+  realism = {
+      "midpoint_t": float(middle / (interpolation_steps - 1)), "reference_clips": n,
+      "frechet_db2": {name: metrics.frechet_distance(
+          *metrics.gaussian_statistics(metrics.log_mel_db(audio, rate)), *reference)
+                      for name, audio in sets.items()},
+      "clips": {name: len(audio) for name, audio in sets.items()}}
+
+  probe = _probe_section(mu, train_mu, true_db.mean(axis=1), train_db.mean(axis=1), held_out,
+                         train, seed)
+  results = {
+      "data": {"held_out_split": held_out.split, "held_out_clips": n,
+               "train_split": train.split, "train_clips": len(train),
+               "clip_seconds": config.clip_seconds, "sample_rate_hz": rate,
+               "griffin_lim_iters": config.griffin_lim_iters},
+      "reconstruction": reconstruction, "latent": latent_health, "interpolation": interpolation,
+      "realism": realism, "probe": probe}
+  check_finite(results)
+  return results
+
+
+def check_finite(results, path: str = "results") -> None:
+  """Raises EvaluationError naming the first NaN or infinite number in a nested result."""
+  if isinstance(results, dict):
+    for key, value in results.items():
+      check_finite(value, f"{path}.{key}")
+  elif isinstance(results, (list, tuple)):
+    for i, value in enumerate(results):
+      check_finite(value, f"{path}[{i}]")
+  elif isinstance(results, (float, np.floating)) and not math.isfinite(results):
+    raise EvaluationError(f"{path} is {results}: the model or the clips produce non-finite values")
+
+
+def _percent(value) -> str:
+  return "n/a" if value is None else f"{100.0 * value:.1f}%"
+
+
+def format_table(results: dict) -> str:
+  """The result of `evaluate` as an aligned plain-text table (see docs/metrics.md)."""
+  d, r, z = results["data"], results["reconstruction"], results["latent"]
+  i, f, p = results["interpolation"], results["realism"], results["probe"]
+  lines = [f"held-out: {d['held_out_clips']} clips of {d['clip_seconds']:g} s from the "
+           f"{d['held_out_split']} split; training: {d['train_clips']} clips "
+           f"({d['train_split']}); Griffin-Lim {d['griffin_lim_iters']} iterations", ""]
+  lines.append(f"{'Reconstruction':<42s}{'MR-STFT':>10s}{'log-mel L1 dB':>15s}"
+               f"{'gap closed (MR-STFT / L1)':>28s}")
+  labels = {"ceiling": "ceiling: Griffin-Lim of the true mel", "model": "model: decode(mu)",
+            "pca": f"PCA, {r['pca']['components']} components",
+            "floor": "floor: Griffin-Lim of the mean mel"}
+  for name, label in labels.items():
+    gap = r["gap_closed"].get(name)
+    closed = f"{_percent(gap['mr_stft'])} / {_percent(gap['log_mel_l1_db'])}" if gap else ""
+    lines.append(f"  {label:<40s}{r[name]['mr_stft']:10.3f}{r[name]['log_mel_l1_db']:15.2f}"
+                 f"{closed:>28s}")
+  lines += ["", "Latent health",
+            f"  active units (var of mu > {z['active_threshold']:g})".ljust(44)
+            + f"{z['active_units']} / {z['z_size']} ({_percent(z['active_fraction'])})",
+            f"  {'KL total, nats (mean per dimension)':<42s}{z['kl_nats_total']:.2f} "
+            f"({z['kl_nats_total'] / z['z_size']:.3f})",
+            f"  {'|mu| mean (std)':<42s}{z['abs_mu_mean']:.3f} ({z['abs_mu_std']:.3f})",
+            f"  {'sigma mean':<42s}{z['sigma_mean']:.3f}",
+            "", f"Interpolation ({i['pairs']} held-out pairs, {i['steps']} steps)",
+            f"  {'monotonic distance to both ends':<42s}{_percent(i['monotonic_fraction'])}",
+            f"  {'largest / mean step (1.0 = even)':<42s}{i['step_ratio_mean']:.2f} "
+            f"(worst {i['step_ratio_max']:.2f})",
+            f"  {'cycle error |mu(decode(z)) - z|':<42s}{i['cycle_error_mean']:.3f} "
+            f"(endpoints {i['endpoint_distance_mean']:.3f} apart)",
+            "", f"Realism: Fréchet distance to {f['reference_clips']} held-out clips "
+                "(log-mel frames, dB^2)"]
+  for name, value in f["frechet_db2"].items():
+    lines.append(f"  {name.replace('_', ' '):<42s}{value:10.1f}  ({f['clips'][name]} clips)")
+  lines += ["", "Probe: logistic regression predicting the label"]
+  if "skipped" in p:
+    lines.append(f"  skipped: {p['skipped']}")
+  else:
+    lines.append(f"  {'features':<42s}{'held-out acc':>13s}{'cv acc (train)':>16s}")
+    for name, label in (("mu", "mu"), ("mean_log_mel", "time-averaged log-mel")):
+      lines.append(f"  {label:<42s}{_percent(p[name]['held_out_accuracy']):>13s}"
+                   f"{_percent(p[name]['cv_accuracy']):>16s}")
+    lines.append(f"  {'chance (commonest training label)':<42s}"
+                 f"{_percent(p['chance_held_out']):>13s}"
+                 f"{_percent(p['chance_cv']):>16s}")
+  return "\n".join(lines)
