@@ -1,0 +1,213 @@
+"""The Beam preparation pipeline on the DirectRunner, over synthesized songs on disk.
+
+The songs include a 44.1 kHz stereo file (mixed down and resampled), one shorter
+than a clip (zero-padded), a corrupt file and an empty one (skipped, listed).
+"""
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+pytest.importorskip("apache_beam")
+
+import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+from conftest import SAMPLE_RATE_HZ, synth_song  # pylint: disable=g-import-not-at-top
+from wave_music_vae import audio_io  # pylint: disable=g-import-not-at-top
+from wave_music_vae import data  # pylint: disable=g-import-not-at-top
+from wave_music_vae.beam import prepare  # pylint: disable=g-import-not-at-top
+
+EVAL_FRACTION = 0.5
+EXAMPLE_SECS = 1.0  # The tiny config's clip_seconds.
+SONG_SECS = {"low/song 0.wav": 3.0, "low/song 1.wav": 3.0, "high/stereo 44k.wav": 3.0,
+             "high/short.wav": 0.5}
+UNREADABLE = ("high/bad.wav", "empty.flac")
+
+
+@pytest.fixture(scope="module")
+def song_root(tmp_path_factory):
+  root = tmp_path_factory.mktemp("beam_songs")
+  for i, (relative, seconds) in enumerate(SONG_SECS.items()):
+    (root / relative).parent.mkdir(exist_ok=True)
+    if "44k" in relative:
+      soundfile.write(str(root / relative), synth_song(seconds, 44100, seed=i, channels=2), 44100)
+    else:
+      soundfile.write(str(root / relative), synth_song(seconds, seed=i, base_hz=110.0 * (i + 1)),
+                      SAMPLE_RATE_HZ)
+  (root / "high" / "bad.wav").write_bytes(b"RIFF\x00\x01 not really a wave file" * 20)
+  (root / "empty.flac").write_bytes(b"")
+  return root
+
+
+@pytest.fixture(scope="module")
+def prepared(song_root, tmp_path_factory):
+  prefix = tmp_path_factory.mktemp("tfrecords") / "clips.tfrecord"
+  return prepare.prepare_tfrecord(
+      [str(song_root)], str(prefix), example_secs=EXAMPLE_SECS, num_shards=2,
+      eval_split_fraction=EVAL_FRACTION, sample_rate_hz=SAMPLE_RATE_HZ)
+
+
+def _records(prefix):
+  paths = sorted(tf.io.gfile.glob(f"{prefix}-*-of-*"))
+  return [{k: v.numpy() for k, v in data.parse_example(serialized).items()}
+          for serialized in tf.data.TFRecordDataset(paths)]
+
+
+def _clips_per_song(seconds, example_secs, hop_secs):
+  return max(1, int((seconds - example_secs) // hop_secs) + 1)
+
+
+def test_cut_clips_hops_and_pads():
+  audio = np.arange(10, dtype=np.float32)
+  starts, clips = prepare.cut_clips(audio, 4, 3)
+  np.testing.assert_array_equal(starts, [0, 3, 6])
+  np.testing.assert_array_equal(clips, [audio[0:4], audio[3:7], audio[6:10]])
+  starts, clips = prepare.cut_clips(audio[:3], 4, 3)
+  np.testing.assert_array_equal(starts, [0])
+  np.testing.assert_array_equal(clips, [[0, 1, 2, 0]])
+
+
+def test_manifest_counts_labels_seconds_and_skipped_files(prepared, song_root):
+  manifest = prepared.manifest
+  assert prepared.manifest_path == str(Path(manifest["output_tfrecord_path"]).parent
+                                       / "manifest-clips.tfrecord.json")
+  assert json.loads(Path(prepared.manifest_path).read_text()) == manifest
+  assert manifest["tfrecord_files"] == [f"{manifest['output_tfrecord_path']}-0000{i}-of-00002"
+                                        for i in range(2)]
+  assert all(Path(p).is_file() for p in manifest["tfrecord_files"])
+  assert manifest["files_listed"] == len(SONG_SECS) + len(UNREADABLE)
+  assert (manifest["files_read"], manifest["files_skipped"]) == (len(SONG_SECS), len(UNREADABLE))
+
+  expected = {split: {"files": 0, "clips": 0, "audio_seconds": 0.0} for split in data.SPLITS}
+  labels = {}
+  for relative, seconds in SONG_SECS.items():
+    split = data.split_of(relative, EVAL_FRACTION)
+    clips = _clips_per_song(seconds, EXAMPLE_SECS, EXAMPLE_SECS)
+    expected[split]["files"] += 1
+    expected[split]["clips"] += clips
+    expected[split]["audio_seconds"] += seconds
+    labels.setdefault(relative.split("/")[0], {s: 0 for s in data.SPLITS})[split] += clips
+  assert all(expected[split]["files"] for split in data.SPLITS), "both splits must be exercised"
+  for split in data.SPLITS:
+    totals = manifest["splits"][split]
+    assert {k: totals[k] for k in ("files", "clips")} == {
+        k: expected[split][k] for k in ("files", "clips")}
+    assert totals["audio_seconds"] == pytest.approx(expected[split]["audio_seconds"], abs=1e-3)
+    assert totals["clip_seconds"] == pytest.approx(expected[split]["clips"] * EXAMPLE_SECS)
+  assert manifest["labels"] == labels
+  assert manifest["clips"] == sum(expected[s]["clips"] for s in data.SPLITS)
+
+  skipped = {Path(s["path"]).relative_to(song_root).as_posix(): s["reason"]
+             for s in manifest["skipped_files"]}
+  assert sorted(skipped) == sorted(UNREADABLE)
+  assert skipped["empty.flac"] == "empty file (0 bytes)"
+  assert skipped["high/bad.wav"].startswith("not readable as audio")
+  assert prepared.counters == {"files_read": len(SONG_SECS), "files_skipped": len(UNREADABLE),
+                               "clips_written": manifest["clips"]}
+
+
+def test_each_clip_is_its_song_decoded_at_its_offset(prepared, song_root):
+  records = _records(prepared.manifest["output_tfrecord_path"])
+  clip_samples = int(EXAMPLE_SECS * SAMPLE_RATE_HZ)
+  songs = {relative: audio_io.read_audio(song_root / relative, SAMPLE_RATE_HZ)
+           for relative in SONG_SECS}
+  cuts = set()
+  for record in records:
+    relative = record["source_path"].decode()
+    start = int(round(float(record["offset_seconds"]) * SAMPLE_RATE_HZ))
+    song = np.pad(songs[relative], (0, max(0, clip_samples - len(songs[relative]))))
+    np.testing.assert_array_equal(record["audio"], song[start:start + clip_samples],
+                                  err_msg=f"{relative} at {start}")
+    assert record["sample_rate_hz"] == SAMPLE_RATE_HZ
+    assert record["label"].decode() == relative.split("/")[0]
+    assert record["split"].decode() == data.split_of(relative, EVAL_FRACTION)
+    cuts.add((relative, start))
+  assert len(cuts) == len(records)
+  assert cuts == {(relative, i * clip_samples) for relative, seconds in SONG_SECS.items()
+                  for i in range(_clips_per_song(seconds, EXAMPLE_SECS, EXAMPLE_SECS))}
+
+
+def _clip_multiset(dataset):
+  return sorted((label.decode(), audio.tobytes()) for batch in dataset.as_numpy_iterator()
+                for audio, label in zip(batch["audio"], batch["label"]))
+
+
+def test_training_reader_yields_the_folder_readers_clips(prepared, song_root, tiny_config):
+  # The folder reader's eval crops of a 3 s song are 1 s clips at 0, 1 and 2 s, and a
+  # 0.5 s song gives one zero-padded clip: the clips the pipeline cut.
+  files = data.list_audio_files(song_root, "folder")
+  pattern = prepared.manifest["output_tfrecord_path"] + "*"
+  for split in data.SPLITS:
+    skipped = data.SkippedFiles()
+    # Batches of one: the train reader drops a last partial batch.
+    from_folder = _clip_multiset(data.folder_dataset(
+        data.split_files(files, split, EVAL_FRACTION), tiny_config, "eval", skipped,
+        batch_size=1))
+    from_tfrecords = _clip_multiset(data.tfrecord_dataset(pattern, tiny_config, split,
+                                                          batch_size=1, repeat=False))
+    assert from_tfrecords == from_folder, split
+    assert len(from_tfrecords) == prepared.manifest["splits"][split]["clips"]
+    assert sorted(Path(p).relative_to(song_root).as_posix() for p in skipped.causes) == sorted(
+        r for r in UNREADABLE if data.split_of(r, EVAL_FRACTION) == split)
+
+
+def test_patterns_name_files_relative_to_their_root(song_root):
+  by_folder = prepare.list_input_files([str(song_root)])
+  by_pattern = prepare.list_input_files([f"{song_root}/*/*.wav", f"{song_root}/*.flac"])
+  assert by_pattern == by_folder
+  recursive = prepare.list_input_files([f"{song_root}/**.wav"])
+  assert recursive == [f for f in by_folder if f.path.endswith(".wav")]
+  with pytest.raises(prepare.PrepareError, match="no audio files found"):
+    prepare.list_input_files([f"{song_root}/*/*.mp3"])
+
+
+def test_bad_settings_and_unknown_pipeline_options_are_refused(song_root, tmp_path):
+  with pytest.raises(prepare.PrepareError, match=r"hop_secs=0\.0"):
+    prepare.prepare_tfrecord([str(song_root)], str(tmp_path / "x"), hop_secs=0.0)
+  with pytest.raises(prepare.PrepareError, match="eval_split_fraction=1.0"):
+    prepare.prepare_tfrecord([str(song_root)], str(tmp_path / "x"), eval_split_fraction=1.0)
+  with pytest.raises(prepare.PrepareError, match="unknown option.* --no_such_option"):
+    prepare.pipeline_options_from(["--runner=DirectRunner", "--no_such_option=3"])
+  assert not list(tmp_path.iterdir())
+
+
+def test_existing_outputs_are_kept_unless_overwrite(song_root, tmp_path):
+  prefix = str(tmp_path / "clips")
+  prepare.prepare_tfrecord([f"{song_root}/low/*.wav"], prefix, example_secs=EXAMPLE_SECS,
+                           num_shards=2)
+  before = sorted(p.name for p in tmp_path.iterdir())
+  assert before == ["clips-00000-of-00002", "clips-00001-of-00002", "manifest-clips.json"]
+  with pytest.raises(prepare.PrepareError, match="already exists"):
+    prepare.prepare_tfrecord([f"{song_root}/low/*.wav"], prefix, example_secs=EXAMPLE_SECS)
+  assert sorted(p.name for p in tmp_path.iterdir()) == before
+  result = prepare.prepare_tfrecord([f"{song_root}/low/*.wav"], prefix,
+                                    example_secs=EXAMPLE_SECS, num_shards=1, overwrite=True)
+  # The stale second shard of the first run is gone: PREFIX* reads only this run.
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["clips-00000-of-00001",
+                                                         "manifest-clips.json"]
+  assert len(_records(prefix)) == result.manifest["clips"] == 6
+
+
+def test_command_runs_in_parallel_worker_processes(song_root, tmp_path):
+  prefix = tmp_path / "clips"
+  result = subprocess.run(
+      ["wave_music_vae_prepare_tfrecord", f"--input_audio_filepatterns={song_root}",
+       f"--output_tfrecord_path={prefix}", f"--example_secs={EXAMPLE_SECS}", "--hop_secs=0.5",
+       f"--eval_split_fraction={EVAL_FRACTION}", "--num_shards=3",
+       "--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+      capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  clips = sum(_clips_per_song(s, EXAMPLE_SECS, 0.5) for s in SONG_SECS.values())
+  assert f"wrote {clips} clips" in result.stdout
+  assert f"{len(UNREADABLE)} unreadable file(s) skipped" in result.stdout
+  manifest = json.loads((tmp_path / "manifest-clips.json").read_text())
+  assert len(manifest["tfrecord_files"]) == 3
+  records = _records(prefix)
+  assert len(records) == manifest["clips"] == clips
+  offsets = sorted(float(r["offset_seconds"]) for r in records
+                   if r["source_path"] == b"low/song 0.wav")
+  assert offsets == [0.0, 0.5, 1.0, 1.5, 2.0]

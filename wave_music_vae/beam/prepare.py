@@ -1,0 +1,369 @@
+"""Apache Beam pipeline: audio files -> sharded TFRecords of clips and a JSON manifest.
+
+The only module of wave_music_vae that imports apache_beam. The same pipeline runs
+on the DirectRunner (the default), Dataflow, Flink or Spark, chosen by the standard
+Beam pipeline options. Stages:
+
+  input_files      (path, relative_path, label) per song, listed on the launcher
+  reshuffle_files  spreads songs over workers (a Create is a single bundle)
+  read_and_cut     `ReadAndCutDoFn`: decode, mix down and resample (`audio_io.read_audio`),
+                   cut clips, one serialized `tf.train.Example` per clip in the feature
+                   spec of `data.py` (`data.make_example`), split by file (`data.split_of`)
+  write_tfrecords  PREFIX-00000-of-000NN ... (after `reshuffle_clips` mixes songs)
+  write_manifest   manifest-<PREFIX's basename>.json beside the shards: counts, seconds,
+                   labels, the shards, and every skipped file with its reason. It is
+                   named so that `--examples_path=PREFIX*` never matches it.
+
+Clips are windows of `example_secs` starting every `hop_secs` that fit whole in the
+song; a song shorter than one clip gives one clip zero-padded at the end, as the
+training readers pad. `source_path` is the song's path relative to the root of its
+input (a folder, or the part of a file pattern before its first wildcard), so a
+folder prepared here splits exactly as `wave_music_vae_train` splits it.
+
+An unreadable file never fails the pipeline: it is counted in the Beam metrics of
+namespace `wave_music_vae.prepare` and listed in the manifest. Remote inputs
+(gs://, s3://, hdfs://) are copied to a local temporary file for the decoders.
+"""
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import posixpath
+import re
+import shutil
+import tempfile
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import StandardOptions
+import numpy as np
+
+from wave_music_vae import audio_io
+from wave_music_vae import data
+
+METRICS_NAMESPACE = "wave_music_vae.prepare"
+INPUT_LAYOUTS = tuple(data.LISTERS)
+_CLIPS, _SONGS, _SKIPPED = "clips", "songs", "skipped"
+
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class PrepareError(ValueError):
+  """Inputs or outputs that cannot be used (nothing matches, outputs exist, bad settings)."""
+
+
+@dataclasses.dataclass
+class PrepareResult:
+  """What a run wrote: the manifest's content, and the pipeline's Beam counters."""
+
+  manifest_path: str
+  manifest: dict
+  counters: Dict[str, int]
+
+
+def manifest_path(output_tfrecord_path: str) -> str:
+  """The manifest beside the shards: DIR/manifest-BASENAME.json for DIR/BASENAME."""
+  directory, basename = posixpath.split(output_tfrecord_path)
+  return posixpath.join(directory, f"manifest-{basename}.json")
+
+
+def cut_clips(audio: np.ndarray, clip_samples: int,
+              hop_samples: int) -> Tuple[np.ndarray, np.ndarray]:
+  """Song float32 [n] -> (starts [k] in samples, clips [k, clip_samples]).
+
+  Windows start every `hop_samples` and fit whole; a song shorter than one clip
+  gives one clip, zero-padded at the end.
+  """
+  if len(audio) < clip_samples:
+    audio = np.pad(audio, (0, clip_samples - len(audio)))
+  clips = np.lib.stride_tricks.sliding_window_view(audio, clip_samples)[::hop_samples]
+  return np.arange(len(clips)) * hop_samples, clips
+
+
+def _pattern_root(pattern: str) -> str:
+  """The folder before a pattern's first wildcard: what its files' paths are relative to."""
+  fixed = re.match(r"[^[*?]*", pattern).group(0)
+  return fixed.rstrip("/") if fixed.endswith("/") else posixpath.dirname(fixed)
+
+
+def list_input_files(filepatterns: Sequence[str], layout: str = "folder") -> List[data.AudioFile]:
+  """Audio files named by file patterns or folders, each with its relative path and label.
+
+  A local folder is listed as the training reader lists it (`data.list_audio_files`
+  with `layout`). A pattern (local or remote; `*` stays in one folder, `**` crosses
+  folders) keeps the files with audio extensions; their label is their first
+  sub-folder below the pattern's root, as in the folder layout.
+
+  Raises:
+    PrepareError: a folder or pattern names no audio file.
+  """
+  files = {}
+  for pattern in filepatterns:
+    is_local = FileSystems.get_scheme(pattern) is None
+    if is_local:
+      pattern = os.path.abspath(pattern)
+    if is_local and os.path.isdir(pattern):
+      listed = data.list_audio_files(pattern, layout)
+    else:
+      root = _pattern_root(pattern)
+      listed = []
+      for metadata in FileSystems.match([pattern])[0].metadata_list:
+        if posixpath.splitext(metadata.path)[1].lower() not in audio_io.AUDIO_EXTENSIONS:
+          continue
+        relative = metadata.path[len(root):].lstrip("/")
+        parts = relative.split("/")
+        listed.append(data.AudioFile(metadata.path, relative, parts[0] if len(parts) > 1 else ""))
+    if not listed:
+      raise PrepareError(f"{pattern}: no audio files found")
+    for audio_file in listed:
+      files.setdefault(audio_file.path, audio_file)
+  return sorted(files.values(), key=lambda f: f.path)
+
+
+@contextlib.contextmanager
+def _local_file(path: str):
+  """`path` itself when local, else a temporary local copy (the decoders need a file)."""
+  if FileSystems.get_scheme(path) is None:
+    yield path
+    return
+  with tempfile.NamedTemporaryFile(suffix=posixpath.splitext(path)[1]) as local:
+    try:
+      with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as remote:
+        shutil.copyfileobj(remote, local)
+    except OSError as e:  # BeamIOError is one.
+      raise audio_io.AudioReadError(path, f"cannot be copied to the worker ({e})") from None
+    local.flush()
+    yield local.name
+
+
+class ReadAndCutDoFn(beam.DoFn):
+  """(path, relative_path, label) of a song -> serialized Examples, one per clip.
+
+  Outputs: the main output holds the clips; `songs` one record per read song
+  (relative path, label, split, seconds, clips); `skipped` one (path, reason) per
+  unreadable file. Built from plain values only, so any runner can pickle it.
+  """
+
+  def __init__(self, sample_rate_hz: int, example_secs: float, hop_secs: float,
+               eval_split_fraction: float):
+    super().__init__()
+    self.sample_rate_hz = sample_rate_hz
+    self.example_secs = example_secs
+    self.hop_secs = hop_secs
+    self.eval_split_fraction = eval_split_fraction
+    self.files_read = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "files_read")
+    self.files_skipped = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "files_skipped")
+    self.clips_written = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "clips_written")
+
+  def process(self, song: Tuple[str, str, str]):
+    path, relative_path, label = song
+    try:
+      with _local_file(path) as local_path:
+        audio = audio_io.read_audio(local_path, self.sample_rate_hz)
+    except audio_io.AudioReadError as e:
+      _LOGGER.warning("skipped unreadable audio %s: %s", path, e.cause)
+      self.files_skipped.inc()
+      yield beam.pvalue.TaggedOutput(_SKIPPED, (path, e.cause))
+      return
+    self.files_read.inc()
+    split = data.split_of(relative_path, self.eval_split_fraction)
+    starts, clips = cut_clips(audio, int(round(self.example_secs * self.sample_rate_hz)),
+                              int(round(self.hop_secs * self.sample_rate_hz)))
+    for start, clip in zip(starts, clips):
+      yield data.make_example(clip, self.sample_rate_hz, label, relative_path,
+                              start / self.sample_rate_hz, split).SerializeToString()
+    self.clips_written.inc(len(clips))
+    yield beam.pvalue.TaggedOutput(_SONGS, {
+        "relative_path": relative_path, "label": label, "split": split,
+        "seconds": len(audio) / self.sample_rate_hz, "clips": len(clips)})
+
+
+class SongTotalsFn(beam.CombineFn):
+  """Song records -> per-split files, clips and seconds, and clips per label and split."""
+
+  def create_accumulator(self):
+    return {"splits": {split: {"files": 0, "clips": 0, "audio_seconds": 0.0}
+                       for split in data.SPLITS},
+            "labels": {}}
+
+  def add_input(self, accumulator, song):
+    totals = accumulator["splits"][song["split"]]
+    totals["files"] += 1
+    totals["clips"] += song["clips"]
+    totals["audio_seconds"] += song["seconds"]
+    label = accumulator["labels"].setdefault(song["label"], {split: 0 for split in data.SPLITS})
+    label[song["split"]] += song["clips"]
+    return accumulator
+
+  def merge_accumulators(self, accumulators):
+    merged = self.create_accumulator()
+    for accumulator in accumulators:
+      for split, totals in accumulator["splits"].items():
+        for key, value in totals.items():
+          merged["splits"][split][key] += value
+      for name, clips in accumulator["labels"].items():
+        label = merged["labels"].setdefault(name, {split: 0 for split in data.SPLITS})
+        for split, count in clips.items():
+          label[split] += count
+    return merged
+
+  def extract_output(self, accumulator):
+    return {"splits": accumulator["splits"], "labels": dict(sorted(accumulator["labels"].items()))}
+
+
+def _write_manifest(totals: dict, skipped: List[Tuple[str, str]], tfrecord_files: List[str],
+                    path: str, settings: dict) -> str:
+  """Writes the manifest JSON to a temporary name, then renames it into place."""
+  example_secs = settings["example_secs"]
+  for split_totals in totals["splits"].values():
+    split_totals["clip_seconds"] = split_totals["clips"] * example_secs
+  manifest = {
+      **settings,
+      "tfrecord_files": sorted(tfrecord_files),
+      "files_read": sum(t["files"] for t in totals["splits"].values()),
+      "files_skipped": len(skipped),
+      "clips": sum(t["clips"] for t in totals["splits"].values()),
+      **totals,
+      "skipped_files": [{"path": p, "reason": reason} for p, reason in sorted(skipped)],
+  }
+  directory, basename = posixpath.split(path)
+  partial = posixpath.join(directory, f".{basename}.partial")
+  with FileSystems.create(partial, mime_type="application/json") as f:
+    f.write(json.dumps(manifest, indent=2).encode("utf-8"))
+  FileSystems.rename([partial], [path])
+  return path
+
+
+def _existing_outputs(output_tfrecord_path: str) -> List[str]:
+  shards = FileSystems.match([f"{output_tfrecord_path}-*-of-*"])[0].metadata_list
+  outputs = [m.path for m in shards]
+  if FileSystems.exists(manifest_path(output_tfrecord_path)):
+    outputs.append(manifest_path(output_tfrecord_path))
+  return sorted(outputs)
+
+
+def _check_settings(example_secs: float, hop_secs: float, num_shards: int,
+                    eval_split_fraction: float, sample_rate_hz: int) -> None:
+  problems = []
+  if sample_rate_hz <= 0:
+    problems.append(f"sample_rate_hz={sample_rate_hz} (must be positive)")
+  if example_secs <= 0 or (sample_rate_hz > 0 and round(example_secs * sample_rate_hz) < 1):
+    problems.append(f"example_secs={example_secs} (must hold at least one sample)")
+  if hop_secs <= 0 or (sample_rate_hz > 0 and round(hop_secs * sample_rate_hz) < 1):
+    problems.append(f"hop_secs={hop_secs} (must be at least one sample)")
+  if num_shards < 0:
+    problems.append(f"num_shards={num_shards} (0 lets the runner choose; must not be negative)")
+  if not 0.0 <= eval_split_fraction < 1.0:
+    problems.append(f"eval_split_fraction={eval_split_fraction} (must be in [0, 1))")
+  if problems:
+    raise PrepareError("invalid " + "; ".join(problems))
+
+
+def pipeline_options_from(args: Sequence[str]) -> PipelineOptions:
+  """Beam's options from command-line style `args` (DirectRunner unless `--runner`).
+
+  Raises:
+    PrepareError: an option Beam does not know.
+  """
+  options = PipelineOptions(list(args))
+  standard = options.view_as(StandardOptions)
+  standard.runner = standard.runner or "DirectRunner"
+  beam_logger = logging.getLogger(PipelineOptions.__module__)
+  level = beam_logger.level
+  beam_logger.setLevel(logging.ERROR)  # Both calls warn about the unknown options.
+  try:
+    unknown = (set(options.get_all_options(retain_unknown_options=True))
+               - set(options.get_all_options()))
+  finally:
+    beam_logger.setLevel(level)
+  if unknown:
+    raise PrepareError(f"unknown option(s) {', '.join('--' + o for o in sorted(unknown))}: "
+                       "neither a flag of this tool nor an Apache Beam pipeline option")
+  return options
+
+
+def prepare_tfrecord(input_audio_filepatterns: Sequence[str], output_tfrecord_path: str,
+                     example_secs: float = 4.0, hop_secs: Optional[float] = None,
+                     num_shards: int = 0, eval_split_fraction: float = 0.1,
+                     sample_rate_hz: int = 22050, layout: str = "folder",
+                     pipeline_options: Iterable[str] = (), overwrite: bool = False
+                     ) -> PrepareResult:
+  """Runs the pipeline (see the module docstring) and waits for it to finish.
+
+  Args:
+    input_audio_filepatterns: file patterns or folders of songs (see `list_input_files`).
+    output_tfrecord_path: prefix of the shards, PREFIX-00000-of-000NN (local or remote).
+    example_secs: clip length (seconds); match the config's `clip_seconds`.
+    hop_secs: seconds between clip starts; default `example_secs` (no overlap).
+    num_shards: number of TFRecord files; 0 lets the runner choose.
+    eval_split_fraction: share of *files* whose clips are marked 'eval'.
+    sample_rate_hz: rate of the stored clips (Hz); match the config's.
+    layout: how folders among the inputs are listed: folder, gtzan or fma.
+    pipeline_options: Beam command-line options (`--runner=DataflowRunner`, ...).
+    overwrite: replace existing shards and manifest of this prefix (stale shards of a
+      run with more shards are deleted too); otherwise existing outputs are an error.
+
+  Returns:
+    The manifest's path and content, and the Beam counters of the run.
+
+  Raises:
+    PrepareError: bad settings or pipeline options, inputs that name no audio, or
+      outputs that exist.
+  """
+  hop_secs = example_secs if hop_secs is None else hop_secs
+  _check_settings(example_secs, hop_secs, num_shards, eval_split_fraction, sample_rate_hz)
+  options = pipeline_options_from(pipeline_options)
+  if layout not in INPUT_LAYOUTS:
+    raise PrepareError(f"layout={layout!r}; valid: {', '.join(INPUT_LAYOUTS)}")
+  if FileSystems.get_scheme(output_tfrecord_path) is None:
+    output_tfrecord_path = os.path.abspath(output_tfrecord_path)
+  existing = _existing_outputs(output_tfrecord_path)
+  if existing and not overwrite:
+    raise PrepareError(f"{existing[0]}: already exists ({len(existing)} output(s) of this "
+                       "prefix); not overwritten")
+  files = list_input_files(input_audio_filepatterns, layout)
+  if existing:
+    FileSystems.delete(existing)
+  settings = {"output_tfrecord_path": output_tfrecord_path,
+              "input_audio_filepatterns": list(input_audio_filepatterns),
+              "files_listed": len(files), "sample_rate_hz": sample_rate_hz,
+              "example_secs": example_secs, "hop_secs": hop_secs,
+              "eval_split_fraction": eval_split_fraction}
+  manifest = manifest_path(output_tfrecord_path)
+
+  pipeline = beam.Pipeline(options=options)
+  outputs = (
+      pipeline
+      | "input_files" >> beam.Create([(f.path, f.relative_path, f.label) for f in files])
+      | "reshuffle_files" >> beam.Reshuffle()
+      | "read_and_cut" >> beam.ParDo(ReadAndCutDoFn(
+          sample_rate_hz, example_secs, hop_secs, eval_split_fraction)).with_outputs(
+              _SONGS, _SKIPPED, main=_CLIPS))
+  tfrecord_files = (
+      outputs[_CLIPS]
+      | "reshuffle_clips" >> beam.Reshuffle()
+      | "write_tfrecords" >> beam.io.WriteToTFRecord(output_tfrecord_path,
+                                                     num_shards=num_shards))
+  _ = (
+      outputs[_SONGS]
+      | "song_totals" >> beam.CombineGlobally(SongTotalsFn())
+      | "write_manifest" >> beam.Map(
+          _write_manifest, skipped=beam.pvalue.AsList(outputs[_SKIPPED]),
+          tfrecord_files=beam.pvalue.AsList(tfrecord_files), path=manifest,
+          settings=settings))
+  result = pipeline.run()
+  result.wait_until_finish()
+
+  counters = {}
+  for counter in result.metrics().query(
+      MetricsFilter().with_namespace(METRICS_NAMESPACE))[result.metrics().COUNTERS]:
+    counters[counter.key.metric.name] = counters.get(counter.key.metric.name, 0) + counter.result
+  with FileSystems.open(manifest, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+    return PrepareResult(manifest, json.loads(f.read().decode("utf-8")), counters)
