@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# How checkpoints/soundtracks was made, end to end (see checkpoints/README.md for the figures).
+# Usage: checkpoints/make_soundtracks.sh [MUSIC_DIR] [RUN_DIR] [TRAINING_HOURS]
+set -euo pipefail
+MUSIC=${1:-$HOME/music}
+RUN=${2:-runs/soundtracks}
+HOURS=${3:-unknown}
+cd "$(dirname "$0")/.."
+[ -d "$MUSIC/wesnoth" ] || ../shared/get_music.sh "$MUSIC"
+# Resumable: rerun to continue from the newest checkpoint.
+wave_music_vae_train --config=soundtracks --run_dir="$RUN" --examples_path="$MUSIC" \
+    --num_steps="${NUM_STEPS:-60000}" --cache_decoded_audio
+wave_music_vae_attributes --run_dir="$RUN" --examples_path="$MUSIC" --overwrite
+python -c "import sys; from wave_music_vae import checkpoints; print(checkpoints.package_run(
+    sys.argv[1], 'checkpoints/soundtracks', training_hours=sys.argv[2],
+    hardware='2-core x86-64 CPU shared with other jobs, no GPU',
+    data='four Debian game soundtracks (asc, drascula, planetblupi, wesnoth), album as label'))" \
+    "$RUN" "$HOURS"
+wave_music_vae_evaluate --checkpoint_file=checkpoints/soundtracks --examples_path="$MUSIC" \
+    --max_clips=64 --output_json=checkpoints/soundtracks/evaluation.json --overwrite
