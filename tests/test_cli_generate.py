@@ -134,12 +134,16 @@ def test_bad_flags_are_named_before_any_work(run_dir, tmp_path):
   assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.skipif((checkpoints.default_checkpoint() / checkpoints.WEIGHTS_FILE).is_file(),
-                    reason="the shipped checkpoint is installed")
-def test_missing_shipped_checkpoint_is_a_clear_error(tmp_path):
-  done = _generate("--interpolate", f"--output_dir={tmp_path}")
+def test_missing_shipped_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
+  empty = tmp_path / "no checkpoints"
+  empty.mkdir()
+  monkeypatch.setenv(checkpoints.CHECKPOINTS_ENV, str(empty))
+  out = tmp_path / "out"
+  done = _generate("--interpolate", f"--output_dir={out}")
   _one_line_error(done, "no --checkpoint_file, --run_dir or --saved_model given, and the "
-                        f"shipped checkpoint {checkpoints.default_checkpoint()} is not installed")
+                        f"shipped checkpoint {empty / checkpoints.DEFAULT_CHECKPOINT} is not "
+                        "installed")
+  assert not out.exists()
 
 
 @pytest.mark.slow

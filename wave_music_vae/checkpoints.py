@@ -14,6 +14,7 @@ beside the config: `{"labels": {name: [z_size floats]}, "counts": {name: clips}}
 import dataclasses
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -28,6 +29,7 @@ DEFAULT_CHECKPOINT = "soundtracks"
 WEIGHTS_FILE = "model.weights.h5"
 ATTRIBUTES_FILE = "attributes.json"
 METADATA_FILE = "metadata.json"
+CHECKPOINTS_ENV = "WAVE_MUSIC_VAE_CHECKPOINTS"
 
 
 class CheckpointError(ValueError):
@@ -41,11 +43,17 @@ class LoadedModel:
   attributes: Dict[str, np.ndarray]
   source: str               # What was loaded, for messages.
   directory: Path           # Where attributes.json lives (run_dir or shipped folder).
+  steps: Optional[int] = None  # Training steps behind the weights, where known.
 
 
 def checkpoints_root() -> Path:
-  """The repository's `checkpoints/` (or its installed copy under sys.prefix/share)."""
-  import sys  # pylint: disable=g-import-not-at-top
+  """Where shipped checkpoints live.
+
+  `$WAVE_MUSIC_VAE_CHECKPOINTS` when set (a shared folder of checkpoints), else the
+  repository's `checkpoints/`, else its installed copy under sys.prefix/share.
+  """
+  if os.environ.get(CHECKPOINTS_ENV):
+    return Path(os.environ[CHECKPOINTS_ENV]).expanduser()
   candidates = [Path(__file__).resolve().parent.parent / "checkpoints",
                 Path(sys.prefix) / "share" / "wave_music_vae" / "checkpoints"]
   return next((c for c in candidates if c.is_dir()), candidates[0])
@@ -135,7 +143,8 @@ def _load_training_checkpoint(prefix: str, run_dir: Path,
     status.expect_partial().assert_existing_objects_matched()
   except (tf.errors.OpError, AssertionError, ValueError) as e:
     raise CheckpointError(f"{prefix}: cannot restore ({' '.join(str(e).split())[:200]})") from None
-  return LoadedModel(model, found, load_attributes(run_dir), prefix, run_dir)
+  return LoadedModel(model, found, load_attributes(run_dir), prefix, run_dir,
+                     steps=int(prefix.rsplit("-", 1)[1]))
 
 
 def _load_shipped(directory: Path, expected: Optional[config_lib.Config]) -> LoadedModel:
@@ -146,7 +155,15 @@ def _load_shipped(directory: Path, expected: Optional[config_lib.Config]) -> Loa
     model.load_weights(str(directory / WEIGHTS_FILE))
   except (OSError, ValueError) as e:
     raise CheckpointError(f"{directory / WEIGHTS_FILE}: cannot load ({' '.join(str(e).split())[:200]})") from None
-  return LoadedModel(model, found, load_attributes(directory), str(directory), directory)
+  return LoadedModel(model, found, load_attributes(directory), str(directory), directory,
+                     steps=_shipped_steps(directory))
+
+
+def _shipped_steps(directory: Path) -> Optional[int]:
+  try:
+    return int(json.loads((directory / METADATA_FILE).read_text())["steps"])
+  except (OSError, ValueError, KeyError, TypeError):
+    return None
 
 
 def _halve_float_datasets(h5_path: Path) -> None:
@@ -203,7 +220,7 @@ def package_run(run_dir, directory, **metadata) -> Path:
   """
   from wave_music_vae import __version__  # pylint: disable=g-import-not-at-top
   loaded = load(run_dir=str(run_dir))
-  metadata = {"config": loaded.config.name, "steps": int(loaded.source.rsplit("-", 1)[1]),
+  metadata = {"config": loaded.config.name, "steps": loaded.steps,
               "parameters": int(loaded.model.count_params()), "weights_dtype": "float16",
               "package_version": __version__, **metadata}
   return save_shipped(loaded, directory, metadata)
