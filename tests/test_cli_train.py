@@ -140,3 +140,32 @@ def test_mixed_precision_trains_once_the_loss_scale_settles(song_folder, tmp_pat
   # float16 overflows at the optimizer's first loss scale (2^15); each overflow halves it.
   assert 0 < skipped < 15
   assert "nan" not in result.stdout.split("eval on")[1].lower()
+
+
+def test_warm_start_continues_a_trained_model_then_resumes_its_own(trained_run_dir, song_folder,
+                                                                   tmp_path):
+  source_step = max(_steps_in(trained_run_dir))
+  run_dir = tmp_path / "fine-tuned"
+  args = ["--config=tiny", f"--run_dir={run_dir}", f"--examples_path={song_folder}",
+          f"--warm_start_from={trained_run_dir}", "--noprogress", "--eval_num_batches=1"]
+  first = run(*args, f"--num_steps={source_step + 5}")
+  assert first.returncode == 0, first.stderr
+  assert f"warm-started from {trained_run_dir}/train/ckpt-{source_step} (step {source_step})" \
+      in first.stdout
+  assert f"trained steps {source_step} -> {source_step + 5}" in first.stdout
+  second = run(*args, f"--num_steps={source_step + 8}")
+  assert second.returncode == 0, second.stderr
+  assert "resuming it, not warm-starting" in second.stdout
+  assert f"trained steps {source_step + 5} -> {source_step + 8}" in second.stdout
+
+
+def test_warm_start_from_another_architecture_is_one_line_and_makes_nothing(trained_run_dir,
+                                                                           song_folder, tmp_path):
+  run_dir = tmp_path / "run"
+  done = run("--config=tiny", "--hparams=z_size=16", f"--run_dir={run_dir}",
+             f"--examples_path={song_folder}", f"--warm_start_from={trained_run_dir}",
+             "--num_steps=5", "--noprogress")
+  assert done.returncode == 1 and "Traceback" not in done.stderr
+  assert done.stderr.strip().splitlines()[-1].startswith(
+      "wave_music_vae_train: error: the warm-start model's ")
+  assert not run_dir.exists()

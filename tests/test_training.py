@@ -60,3 +60,27 @@ def test_learning_rate_schedule_decays_to_its_floor():
   assert float(schedule(0)) == pytest.approx(1e-3)
   assert float(schedule(1000)) == pytest.approx(1e-5)
   assert training.MusicVaeLearningRate(**schedule.get_config()).get_config() == schedule.get_config()
+
+
+def test_warm_start_copies_every_weight_and_the_step(tiny_config, tmp_path):
+  source = training.Trainer(tiny_config, tmp_path / "source")
+  source.train(tf.data.Dataset.from_tensors({"audio": _clips(tiny_config)}).repeat(), 3,
+               progress=False)
+  fresh = training.Trainer(tiny_config, tmp_path / "fresh")
+  assert any(not np.array_equal(a, b)
+             for a, b in zip(source.model.get_weights(), fresh.model.get_weights()))
+  fresh.warm_start(source.model, source_steps=3)
+  assert int(fresh.step.numpy()) == 3
+  for a, b in zip(source.model.get_weights(), fresh.model.get_weights()):
+    np.testing.assert_array_equal(a, b)
+  audio = _clips(tiny_config)
+  np.testing.assert_allclose(fresh.model.encode(audio)[1], source.model.encode(audio)[1],
+                             rtol=1e-5, atol=1e-6)
+
+
+def test_warm_start_from_another_architecture_names_the_first_mismatch(tiny_config, tmp_path):
+  wider = training.Trainer(config_lib.override(tiny_config, {"z_size": 16}), tmp_path / "wider")
+  trainer = training.Trainer(tiny_config, tmp_path / "run")
+  with pytest.raises(training.TrainingError, match=r"warm-start model's .* has shape .*16"):
+    trainer.warm_start(wider.model)
+  assert int(trainer.step.numpy()) == 0

@@ -122,6 +122,18 @@ def model_variables(model) -> dict:
   return variables
 
 
+def check_same_variables(model, source_model) -> None:
+  """Raises TrainingError unless both models have the same variable paths and shapes."""
+  ours, theirs = model_variables(model), model_variables(source_model)
+  if sorted(ours) != sorted(theirs):
+    different = sorted(set(ours) ^ set(theirs))
+    raise TrainingError(f"the warm-start model has other layers ({different[0]}, ...)")
+  for path, variable in ours.items():
+    if tuple(variable.shape) != tuple(theirs[path].shape):
+      raise TrainingError(f"the warm-start model's {path} has shape "
+                          f"{tuple(theirs[path].shape)}, this config's {tuple(variable.shape)}")
+
+
 class _StopRequest:
   """Turns SIGINT/SIGTERM into a flag the loop checks after each step."""
 
@@ -209,6 +221,24 @@ class Trainer:
       self.checkpoint.restore(latest).assert_existing_objects_matched()
       logging.info("resumed from %s at step %d", latest, int(self.step.numpy()))
     return int(self.step.numpy())
+
+  def warm_start(self, source_model, source_steps: int = 0) -> None:
+    """Starts a fresh run from another model's weights (fine-tuning, or continuing a
+    shipped checkpoint whose optimizer state was not kept).
+
+    Every variable is copied by path; the step counter continues from `source_steps`,
+    so the learning-rate decay and the KL annealing carry on where the source left
+    them. The optimizer's moments start from zero.
+
+    Raises:
+      TrainingError: the source's variables differ in name or shape (another
+        architecture); the message names the first mismatch.
+    """
+    check_same_variables(self.model, source_model)
+    ours, theirs = model_variables(self.model), model_variables(source_model)
+    for path, variable in ours.items():
+      variable.assign(np.asarray(theirs[path].numpy(), dtype=variable.dtype))
+    self.step.assign(source_steps)
 
   def save(self) -> str:
     return self.manager.save(checkpoint_number=int(self.step.numpy()))

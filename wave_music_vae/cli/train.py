@@ -5,10 +5,15 @@ Usage:
       --examples_path=/data/gtzan [--num_steps=200000] [--hparams=batch_size=8]
   wave_music_vae_train --config=gtzan --run_dir=runs/gtzan --examples_path=... --mode=eval
   wave_music_vae_train --config=folder --examples_path='/data/clips.tfrecord*' ...
+  wave_music_vae_train --config=soundtracks --run_dir=runs/mine --examples_path=~/my_songs \
+      --warm_start_from=checkpoints/soundtracks     # fine-tune the shipped model
 
 `--examples_path` is a folder of songs read with the config's `data_layout` (gtzan,
 fma or folder), or a TFRecord file pattern. Rerunning the same command resumes
-from the newest checkpoint in `run_dir` at its exact step.
+from the newest checkpoint in `run_dir` at its exact step. `--warm_start_from`
+starts a new run from a trained model's weights and step (a shipped folder, a run
+directory or a ckpt-N prefix; same architecture, other training settings allowed);
+once the run has a checkpoint of its own, reruns resume from that instead.
 """
 
 import sys
@@ -16,6 +21,7 @@ import sys
 from absl import app
 from absl import flags
 
+from wave_music_vae import checkpoints
 from wave_music_vae import data
 from wave_music_vae import training
 from wave_music_vae.cli import common
@@ -32,6 +38,9 @@ flags.DEFINE_bool("mixed_precision", False, "Compute in float16 on a GPU (mixed_
 flags.DEFINE_string("tpu", "", "TPU name or address: train with TPUStrategy.")
 flags.DEFINE_bool("cache_decoded_audio", False,
                   "Keep decoded songs in memory after the first pass (small datasets).")
+flags.DEFINE_string("warm_start_from", None,
+                    "Start a new run from this trained model's weights and step: a shipped "
+                    "checkpoint folder, a run directory or a ckpt-N prefix.")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 
 
@@ -65,9 +74,20 @@ def main(argv):
       readable = data.first_readable(files, config.sample_rate_hz, source.skipped)
       print(f"{source.examples_path}: {len(files)} training file(s); first readable: {readable}")
     train_dataset = source.dataset(config, "train", cache=FLAGS.cache_decoded_audio)
-  training.prepare_run_dir(FLAGS.run_dir, config)
+  warm_start = None
+  if FLAGS.warm_start_from and FLAGS.mode == "train":
+    warm_start = checkpoints.load(checkpoint_file=FLAGS.warm_start_from)
   trainer = training.Trainer(config, FLAGS.run_dir, strategy, FLAGS.mixed_precision)
+  if warm_start:  # Checked before the run directory is made.
+    training.check_same_variables(trainer.model, warm_start.model)
+  training.prepare_run_dir(FLAGS.run_dir, config)
   step = trainer.restore()
+  if warm_start and step:
+    print(f"{FLAGS.run_dir} has a checkpoint at step {step}: resuming it, not warm-starting")
+  elif warm_start:
+    trainer.warm_start(warm_start.model, warm_start.steps or 0)
+    step = int(trainer.step.numpy())
+    print(f"warm-started from {warm_start.source} (step {step})")
   print(f"config {config.name}: {trainer.model.count_params():,} parameters, "
         f"{config.clip_seconds:g} s clips at {config.sample_rate_hz} Hz, "
         f"{strategy.num_replicas_in_sync} replica(s); step {step}")
