@@ -83,6 +83,15 @@ def test_lossy_formats_give_the_same_signal(tmp_path, name, codec, rate, channel
   assert _aligned_snr_db(y, analytic(RATE), max_lag=int(0.12 * RATE)) >= 15.0
 
 
+@pytest.mark.parametrize("suffix", [".wav", ".flac"])  # tensorflow-io, libsndfile first
+def test_channels_are_mixed_down_by_their_mean(tmp_path, suffix):
+  rng = np.random.default_rng(0)
+  channels = (0.3 * rng.uniform(-1, 1, (RATE, 3))).astype(np.float32)
+  path = tmp_path / f"three channels{suffix}"
+  soundfile.write(str(path), channels, RATE, subtype="PCM_24")
+  np.testing.assert_allclose(audio_io.read_audio(path, RATE), channels.mean(axis=1), atol=1e-5)
+
+
 def test_tensorflow_io_int_dtypes_are_scaled(tmp_path):
   path = tmp_path / "loud.wav"
   soundfile.write(str(path), np.full(1000, 0.5, np.float32), RATE, subtype="PCM_16")

@@ -92,3 +92,13 @@ def test_griffin_lim_runs_inside_tf_function_with_tensor_iterations(mel):
     return mel.db_to_waveform(log_mel_db, y.shape[1], iterations)
 
   assert invert(db, tf.constant(3)).shape == y.shape
+
+
+def test_log_mel_is_the_same_traced_as_eager(mel):
+  """The mel matrix is computed eagerly even when first asked for inside a trace."""
+  y = synth_song(1.0, seed=4)[np.newaxis]
+  traced = tf.function(mel.log_mel_db, input_signature=[tf.TensorSpec([None, None], tf.float32)])
+  np.testing.assert_allclose(traced(y), mel.log_mel_db(y), atol=1e-4)
+  np.testing.assert_allclose(
+      spectral.power_spectrogram(y, mel.n_fft, mel.hop_length),
+      tf.square(tf.abs(spectral.stft(y, mel.n_fft, mel.hop_length))), rtol=1e-4, atol=1e-6)

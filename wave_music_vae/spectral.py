@@ -18,6 +18,7 @@ that TF Serving's stock server loads.
 """
 
 import dataclasses
+import functools
 
 import numpy as np
 import tensorflow as tf
@@ -54,10 +55,30 @@ def istft(stfts: tf.Tensor, n_fft: int, hop_length: int, length: int) -> tf.Tens
 
 def mel_matrix(sample_rate_hz: int, n_fft: int, n_mels: int, fmin_hz: float,
                fmax_hz: float) -> tf.Tensor:
-  """Linear-to-mel weights, float32 [n_fft // 2 + 1, n_mels] (HTK scale, no norm)."""
-  return tf.signal.linear_to_mel_weight_matrix(
-      num_mel_bins=n_mels, num_spectrogram_bins=n_fft // 2 + 1, sample_rate=sample_rate_hz,
-      lower_edge_hertz=fmin_hz, upper_edge_hertz=fmax_hz)
+  """Linear-to-mel weights, float32 [n_fft // 2 + 1, n_mels] (HTK scale, no norm).
+
+  A constant: computed once per setting, so a graph (a tf.data map, a SavedModel)
+  holds the numbers rather than the ops that make them.
+  """
+  return tf.constant(_mel_matrix_numpy(sample_rate_hz, n_fft, n_mels, fmin_hz, fmax_hz))
+
+
+@functools.lru_cache(maxsize=16)
+def _mel_matrix_numpy(sample_rate_hz, n_fft, n_mels, fmin_hz, fmax_hz) -> np.ndarray:
+  with tf.init_scope():  # Eager, even when called while a graph is traced.
+    return tf.signal.linear_to_mel_weight_matrix(
+        num_mel_bins=n_mels, num_spectrogram_bins=n_fft // 2 + 1, sample_rate=sample_rate_hz,
+        lower_edge_hertz=fmin_hz, upper_edge_hertz=fmax_hz).numpy()
+
+
+def power_spectrogram(waveforms: tf.Tensor, n_fft: int, hop_length: int) -> tf.Tensor:
+  """|centred STFT|^2. waveforms [batch, samples] -> float32 [batch, frames, n_fft//2+1].
+
+  Squares the real and imaginary parts rather than squaring `tf.abs`: the complex
+  abs (a hypot per bin) cost as much as the FFT itself.
+  """
+  spectrum = stft(waveforms, n_fft, hop_length)
+  return tf.square(tf.math.real(spectrum)) + tf.square(tf.math.imag(spectrum))
 
 
 def power_to_db(power: tf.Tensor, amin: float = AMIN) -> tf.Tensor:
@@ -160,8 +181,8 @@ class MelSpectrogram:
 
   def log_mel_db(self, waveforms: tf.Tensor) -> tf.Tensor:
     """waveforms [batch, samples] -> log-mel in dB [batch, frames, n_mels], >= db_floor."""
-    magnitude = tf.abs(stft(tf.cast(waveforms, tf.float32), self.n_fft, self.hop_length))
-    mel_power = tf.matmul(tf.square(magnitude), self.weights)
+    power = power_spectrogram(tf.cast(waveforms, tf.float32), self.n_fft, self.hop_length)
+    mel_power = tf.matmul(power, self.weights)
     return tf.maximum(power_to_db(mel_power), self.db_floor)
 
   def normalize(self, log_mel_db: tf.Tensor) -> tf.Tensor:
