@@ -19,6 +19,7 @@ that TF Serving's stock server loads.
 
 import dataclasses
 import functools
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
@@ -34,23 +35,34 @@ def stft(waveforms: tf.Tensor, n_fft: int, hop_length: int) -> tf.Tensor:
                         window_fn=tf.signal.hann_window, pad_end=False)
 
 
-def istft(stfts: tf.Tensor, n_fft: int, hop_length: int, length: int) -> tf.Tensor:
+def istft(stfts: tf.Tensor, n_fft: int, hop_length: int, length: int,
+          window_sum: Optional[tf.Tensor] = None) -> tf.Tensor:
   """Inverse of `stft`: complex [batch, frames, bins] -> float32 [batch, length].
 
   Overlap-add of windowed frames divided by the summed squared window, as librosa's
   `istft`, so the edges are exact too (tf.signal.inverse_stft assumes full overlap).
+  `window_sum` (from `squared_window_sum`) may be passed in when many inversions
+  share a frame count, as Griffin-Lim's iterations do.
   """
   window = tf.signal.hann_window(n_fft, periodic=True)
   frames = tf.signal.irfft(stfts, fft_length=[n_fft]) * window
   signal = tf.signal.overlap_and_add(frames, hop_length)
-  num_frames = tf.shape(stfts)[-2]
-  window_sum = tf.signal.overlap_and_add(
-      tf.tile((window ** 2)[tf.newaxis], [num_frames, 1]), hop_length)
-  signal = signal / tf.where(window_sum > 1e-8, window_sum, tf.ones_like(window_sum))
+  if window_sum is None:
+    window_sum = squared_window_sum(tf.shape(stfts)[-2], n_fft, hop_length)
+  signal = signal / window_sum
   pad = n_fft // 2
   signal = signal[..., pad:pad + length]
   missing = length - tf.shape(signal)[-1]
   return tf.pad(signal, [[0, 0], [0, tf.maximum(missing, 0)]])
+
+
+def squared_window_sum(num_frames, n_fft: int, hop_length: int) -> tf.Tensor:
+  """The overlap-added squared Hann window of `num_frames` frames, [samples], with
+  values below 1e-8 (the uncovered edges) set to 1 so that it can divide."""
+  window = tf.signal.hann_window(n_fft, periodic=True)
+  window_sum = tf.signal.overlap_and_add(
+      tf.tile((window ** 2)[tf.newaxis], [num_frames, 1]), hop_length)
+  return tf.where(window_sum > 1e-8, window_sum, tf.ones_like(window_sum))
 
 
 def mel_matrix(sample_rate_hz: int, n_fft: int, n_mels: int, fmin_hz: float,
@@ -134,18 +146,25 @@ def griffin_lim(magnitude: tf.Tensor, n_fft: int, hop_length: int, length: int,
   complex_magnitude = tf.complex(magnitude, tf.zeros_like(magnitude))
   accel = momentum / (1.0 + momentum)
 
+  # Hoisted out of the loop: the window envelope depends only on the frame count.
+  window_sum = squared_window_sum(tf.shape(magnitude)[1], n_fft, hop_length)
+
   def body(i, angles, rebuilt):
     previous = rebuilt
-    inverse = istft(complex_magnitude * angles, n_fft, hop_length, length)
+    inverse = istft(complex_magnitude * angles, n_fft, hop_length, length, window_sum)
     rebuilt = stft(inverse, n_fft, hop_length)
     angles = rebuilt - tf.complex(accel, 0.0) * previous
-    angles = angles / tf.complex(tf.abs(angles) + 1e-16, 0.0)
+    # angles / |angles|, with 1/sqrt(re^2 + im^2) instead of the complex abs (a slow
+    # hypot per bin); 1e-32 plays the role of librosa's 1e-16 added to |angles|.
+    inverse_norm = tf.math.rsqrt(
+        tf.square(tf.math.real(angles)) + tf.square(tf.math.imag(angles)) + 1e-32)
+    angles = angles * tf.complex(inverse_norm, 0.0)
     return i + 1, angles, rebuilt
 
   _, angles, _ = tf.while_loop(
       lambda i, *_: i < tf.cast(iterations, tf.int32), body,
       (tf.constant(0), angles, tf.zeros_like(angles)))
-  return istft(complex_magnitude * angles, n_fft, hop_length, length)
+  return istft(complex_magnitude * angles, n_fft, hop_length, length, window_sum)
 
 
 @dataclasses.dataclass(frozen=True)
