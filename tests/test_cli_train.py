@@ -155,7 +155,7 @@ def test_warm_start_continues_a_trained_model_then_resumes_its_own(trained_run_d
   assert f"trained steps {source_step} -> {source_step + 5}" in first.stdout
   second = run(*args, f"--num_steps={source_step + 8}")
   assert second.returncode == 0, second.stderr
-  assert "resuming it, not warm-starting" in second.stdout
+  assert "has a checkpoint of its own: resuming it, not warm-starting" in second.stdout
   assert f"trained steps {source_step + 5} -> {source_step + 8}" in second.stdout
 
 

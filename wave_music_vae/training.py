@@ -122,7 +122,7 @@ def model_variables(model) -> dict:
   return variables
 
 
-def check_same_variables(model, source_model) -> None:
+def _check_same_variables(model, source_model) -> None:
   """Raises TrainingError unless both models have the same variable paths and shapes."""
   ours, theirs = model_variables(model), model_variables(source_model)
   if sorted(ours) != sorted(theirs):
@@ -214,9 +214,13 @@ class Trainer:
     self._train_step_fn = None
 
   # -- checkpoints -----------------------------------------------------------------
+  def latest_checkpoint(self) -> Optional[str]:
+    """The newest checkpoint prefix in run_dir/train, or None."""
+    return tf.train.latest_checkpoint(str(self.run_dir / "train"))
+
   def restore(self) -> int:
     """Restores the newest checkpoint in run_dir/train, if any; returns the step."""
-    latest = tf.train.latest_checkpoint(str(self.run_dir / "train"))
+    latest = self.latest_checkpoint()
     if latest:
       self.checkpoint.restore(latest).assert_existing_objects_matched()
       logging.info("resumed from %s at step %d", latest, int(self.step.numpy()))
@@ -234,7 +238,7 @@ class Trainer:
       TrainingError: the source's variables differ in name or shape (another
         architecture); the message names the first mismatch.
     """
-    check_same_variables(self.model, source_model)
+    _check_same_variables(self.model, source_model)
     ours, theirs = model_variables(self.model), model_variables(source_model)
     for path, variable in ours.items():
       variable.assign(np.asarray(theirs[path].numpy(), dtype=variable.dtype))

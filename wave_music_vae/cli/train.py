@@ -74,20 +74,16 @@ def main(argv):
       readable = data.first_readable(files, config.sample_rate_hz, source.skipped)
       print(f"{source.examples_path}: {len(files)} training file(s); first readable: {readable}")
     train_dataset = source.dataset(config, "train", cache=FLAGS.cache_decoded_audio)
-  warm_start = None
-  if FLAGS.warm_start_from and FLAGS.mode == "train":
-    warm_start = checkpoints.load(checkpoint_file=FLAGS.warm_start_from)
   trainer = training.Trainer(config, FLAGS.run_dir, strategy, FLAGS.mixed_precision)
-  if warm_start:  # Checked before the run directory is made.
-    training.check_same_variables(trainer.model, warm_start.model)
+  warm_start = FLAGS.warm_start_from if FLAGS.mode == "train" else None
+  if warm_start and trainer.latest_checkpoint():
+    print(f"{FLAGS.run_dir} has a checkpoint of its own: resuming it, not warm-starting")
+  elif warm_start:  # Before the run directory is made, so a mismatch leaves nothing behind.
+    loaded = checkpoints.load(checkpoint_file=warm_start)
+    trainer.warm_start(loaded.model, loaded.steps or 0)
+    print(f"warm-started from {loaded.source} (step {int(trainer.step.numpy())})")
   training.prepare_run_dir(FLAGS.run_dir, config)
   step = trainer.restore()
-  if warm_start and step:
-    print(f"{FLAGS.run_dir} has a checkpoint at step {step}: resuming it, not warm-starting")
-  elif warm_start:
-    trainer.warm_start(warm_start.model, warm_start.steps or 0)
-    step = int(trainer.step.numpy())
-    print(f"warm-started from {warm_start.source} (step {step})")
   print(f"config {config.name}: {trainer.model.count_params():,} parameters, "
         f"{config.clip_seconds:g} s clips at {config.sample_rate_hz} Hz, "
         f"{strategy.num_replicas_in_sync} replica(s); step {step}")
