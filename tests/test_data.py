@@ -70,6 +70,18 @@ def test_random_and_fixed_crops():
   assert short.shape == (1, 100) and short[0, :30].sum() == 30 and short[0, 30:].sum() == 0
 
 
+@pytest.mark.parametrize("samples,count", [(8_291_993, 4), (9_557_296, 16), (11_698_578, 7)])
+def test_fixed_crops_of_long_songs_in_a_graph_are_whole_clips(samples, count):
+  # Songs of 6 to 9 minutes at 22050 Hz, where float32 start positions once rounded
+  # the last crop one sample past the end inside tf.data (graph mode).
+  crops = tf.function(lambda audio: data.fixed_crops(audio, 88200, count))
+  audio = tf.range(samples, dtype=tf.int32)
+  starts = crops(tf.cast(audio, tf.float32))[:, 0].numpy().astype(np.int64)
+  assert len(starts) == count
+  assert starts[0] == 0 and starts[-1] == samples - 88200
+  assert np.all(np.diff(starts) > 0)
+
+
 def test_folder_dataset_skips_and_counts_bad_files(tmp_path, tiny_config):
   for i in range(3):
     _touch_song(tmp_path / "a" / f"s{i}.wav", seconds=2.0, seed=i)

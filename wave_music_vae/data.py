@@ -197,9 +197,11 @@ def fixed_crops(audio: tf.Tensor, clip_samples: int, count: int) -> tf.Tensor:
   n = tf.shape(audio)[0]
   k = tf.clip_by_value(n // clip_samples, 1, count)
   span = n - clip_samples
-  starts = tf.cast(tf.round(tf.cast(tf.range(k), tf.float32) * tf.cast(span, tf.float32)
-                            / tf.maximum(tf.cast(k - 1, tf.float32), 1.0)), tf.int32)
-  starts = tf.where(k > 1, starts, tf.fill([k], span // 2))
+  # Integer arithmetic: in float32, graph-mode rewrites of i * span / (k - 1) can round
+  # the last start past `span` for songs over ~6 minutes, giving a clip one sample short.
+  starts = tf.range(k, dtype=tf.int64) * tf.cast(span, tf.int64) // tf.cast(
+      tf.maximum(k - 1, 1), tf.int64)
+  starts = tf.where(k > 1, tf.cast(starts, tf.int32), tf.fill([k], span // 2))
   return tf.map_fn(lambda s: audio[s:s + clip_samples], starts, fn_output_signature=tf.float32)
 
 
