@@ -7,12 +7,13 @@ RUN=${2:-runs/soundtracks}
 HOURS=${3:-unknown}
 cd "$(dirname "$0")/.."
 [ -d "$MUSIC/wesnoth" ] || ../shared/get_music.sh "$MUSIC"
-# Resumable: rerun to continue from the newest checkpoint. The shipped weights came from two
-# runs: 9,025 steps from scratch, then a new run directory warm-started from those weights
-# (WARM_START=checkpoints/soundtracks), whose optimizer moments started afresh.
+# Resumable: rerun to continue from the newest checkpoint. The shipped weights came from three
+# runs: 9,025 steps from scratch, then new run directories warm-started from the previous
+# weights (WARM_START=...), whose optimizer moments started afresh; the third also slowed the
+# learning-rate decay (HPARAMS=decay_rate=0.99993) to raise the rate again.
 wave_music_vae_train --config=soundtracks --run_dir="$RUN" --examples_path="$MUSIC" \
     --num_steps="${NUM_STEPS:-60000}" --cache_decoded_audio \
-    ${WARM_START:+--warm_start_from="$WARM_START"}
+    ${WARM_START:+--warm_start_from="$WARM_START"} ${HPARAMS:+--hparams="$HPARAMS"}
 wave_music_vae_attributes --run_dir="$RUN" --examples_path="$MUSIC" --overwrite
 python -c "import sys; from wave_music_vae import checkpoints; print(checkpoints.package_run(
     sys.argv[1], 'checkpoints/soundtracks', training_hours=sys.argv[2],
