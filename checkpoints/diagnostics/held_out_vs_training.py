@@ -25,9 +25,10 @@ def log_mel_db(audio):
 
 
 def decoded_db(audio):
-  mu = np.concatenate([backend.encode(audio[i:i + 16])[1] for i in range(0, len(audio), 16)])
-  model_log_mel = np.concatenate([backend.decode(mu[i:i + 16], 1)[1] for i in range(0, len(mu), 16)])
-  return model_log_mel * config.db_scale + config.db_center
+  """decode(mu) as log-mel dB, without Griffin-Lim (only the mel is compared)."""
+  model_log_mel = [model.decode(backend.encode(audio[i:i + 16])[1]).numpy()
+                   for i in range(0, len(audio), 16)]
+  return np.concatenate(model_log_mel) * config.db_scale + config.db_center
 
 
 held_out = evaluation.held_out_clips(source, config, 64)
