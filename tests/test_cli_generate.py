@@ -102,6 +102,22 @@ def test_reconstruct_writes_flac_equal_to_the_library_result(run_dir, backend, i
   assert np.abs(decoded - expected).max() < 2e-3
 
 
+def test_refine_steps_reconstruct_like_the_library_and_only_where_something_is_encoded(
+    run_dir, backend, input_song, tmp_path):
+  done = _generate(f"--run_dir={run_dir}", "--mode=reconstruct", f"--input_audio_1={input_song}",
+                   "--refine_steps=8", f"--output_dir={tmp_path}")
+  assert done.returncode == 0, done.stderr
+  (path,), _ = _outputs(tmp_path, "reconstruct", 1, "wav")
+  song = audio_io.read_audio(input_song, SAMPLE_RATE_HZ)
+  decoded = audio_io.read_audio(path, SAMPLE_RATE_HZ)
+  refined = generation.reconstruct(backend, song, refine_steps=8).waveforms[0]
+  np.testing.assert_allclose(decoded, refined, atol=2e-3)
+  assert np.abs(decoded - generation.reconstruct(backend, song).waveforms[0]).max() > 0.01
+  done = _generate(f"--run_dir={run_dir}", "--mode=sample", "--refine_steps=8",
+                   f"--output_dir={tmp_path / 'sampled'}")
+  _one_line_error(done, "--refine_steps refines encoded inputs; --mode=sample has none")
+
+
 def test_tweak_applies_every_edit_flag(run_dir, backend, input_song, tmp_path):
   done = _generate(f"--run_dir={run_dir}", "--mode=tweak", f"--input_audio_1={input_song}",
                    "--tweak=5:2.5", "--tweak=1:x-1", "--max_out=6", "--max_out_stddevs=2",

@@ -85,7 +85,8 @@ def test_evaluate_raises_on_a_model_that_outputs_nan(trained_run_dir, song_folde
 def test_evaluate_command_end_to_end(trained_run_dir, song_folder, tmp_path):
   output = tmp_path / "evaluation.json"
   result = _evaluate_command(f"--run_dir={trained_run_dir}", f"--examples_path={song_folder}",
-                             "--max_clips=6", "--max_train_clips=12", f"--output_json={output}")
+                             "--max_clips=6", "--max_train_clips=12", f"--output_json={output}",
+                             "--refine_steps=10")
   assert result.returncode == 0, result.stderr
   assert "no eval files at eval_fraction=0" in result.stdout
   for heading in ("Reconstruction", "Latent health", "Interpolation (3 held-out pairs, 7 steps)",
@@ -99,6 +100,11 @@ def test_evaluate_command_end_to_end(trained_run_dir, song_folder, tmp_path):
   reconstruction = results["reconstruction"]
   assert reconstruction["ceiling"]["mr_stft"] < reconstruction["floor"]["mr_stft"]
   assert reconstruction["pca"]["components"] == 8
+  # Refinement is its own row; the plain encoder mean keeps the "model" row.
+  assert reconstruction["model_refined"]["refine_steps"] == 10
+  assert reconstruction["model_refined"]["mr_stft"] != reconstruction["model"]["mr_stft"]
+  assert set(reconstruction["gap_closed"]) == {"model", "model_refined", "pca"}
+  assert "model: mu refined, 10 steps" in result.stdout
   assert len(results["latent"]["kl_nats_per_dimension"]) == 8
   assert 0 <= results["latent"]["active_units"] <= 8
   assert results["interpolation"]["pairs"] == 3

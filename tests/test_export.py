@@ -28,6 +28,7 @@ from wave_music_vae import config as config_lib
 from wave_music_vae import export
 from wave_music_vae import inference
 from wave_music_vae import latent
+from wave_music_vae import refinement
 
 PROGRAM = "wave_music_vae_export"
 SAVED_MODEL_CLI = str(Path(sys.executable).parent / "saved_model_cli")
@@ -36,6 +37,8 @@ SAVED_MODEL_CLI = str(Path(sys.executable).parent / "saved_model_cli")
 SIGNATURES = {
     "encode": (["waveform"], ["mu", "sigma", "z"]),
     "encode_wav": (["wav_bytes"], ["mu", "sigma", "z"]),
+    "encode_refined": (["refine_steps", "waveform"], ["mu", "z"]),
+    "encode_refined_wav": (["refine_steps", "wav_bytes"], ["mu", "z"]),
     "decode": (["z"], ["log_mel", "waveform"]),
     "decode_with_iters": (["griffin_lim_iters", "z"], ["log_mel", "waveform"]),
     "decode_wav": (["z"], ["waveform_bytes"]),
@@ -205,6 +208,8 @@ calls = {
     "metadata": {},
     "encode": dict(waveform=c(x["long"])),
     "encode_wav": dict(wav_bytes=wav(x["long"])),
+    "encode_refined": dict(waveform=c(x["long"]), refine_steps=c(5)),
+    "encode_refined_wav": dict(wav_bytes=wav(x["long"]), refine_steps=c(5)),
     "decode": dict(z=c(x["z"])),
     "decode_with_iters": dict(z=c(x["z"]), griffin_lim_iters=c(4)),
     "decode_wav": dict(z=c(x["z"])),
@@ -282,6 +287,15 @@ def test_fresh_tensorflow_process_runs_every_signature_like_keras(exported, kera
   np.testing.assert_allclose(out["session/mu"], mu, atol=1e-5)
   _, wav_mu, _ = model.encode(out["wav_input/long"][:, :clip])
   np.testing.assert_allclose(out["encode_wav/mu"], wav_mu.numpy(), atol=1e-5)
+
+  # Refinement: the same Adam steps as in Keras, moving the codes away from mu.
+  refined = refinement.refine_encoding(model, long[:, :clip], 5).numpy()
+  np.testing.assert_allclose(out["encode_refined/z"], refined, atol=1e-4)
+  np.testing.assert_allclose(out["encode_refined/mu"], mu, atol=1e-5)
+  assert np.abs(refined - mu).max() > 0.1
+  np.testing.assert_allclose(
+      out["encode_refined_wav/z"],
+      refinement.refine_encoding(model, out["wav_input/long"][:, :clip], 5).numpy(), atol=1e-4)
 
   # Decoder, Griffin-Lim inside the graph.
   waveform, log_mel = _keras_waveform(model, z)
@@ -482,6 +496,9 @@ BAD_REQUESTS = {
                                                temperature=tf.constant(np.nan),
                                                seed=tf.constant(0)),
                         "temperature must be a finite number >= 0"),
+    "refine_steps": ("encode_refined", lambda: dict(waveform=tf.zeros([1, CLIP]),
+                                                    refine_steps=tf.constant(1001)),
+                     r"refine_steps must be in \[0, 1000\]; got 1001"),
     "griffin_lim_iters": ("decode_with_iters", lambda: dict(
         z=tf.zeros([1, 8]), griffin_lim_iters=tf.constant(-1)),
                           r"griffin_lim_iters must be in \[0, 1000\]; got -1"),
@@ -544,6 +561,8 @@ def test_load_export_is_a_backend_like_keras(backend, exported, keras_model):
   keras_backend = inference.KerasBackend(keras_model)
   clips = np.stack([synth_song(1.0, seed=8), synth_song(1.0, base_hz=110.0, seed=9)])
   np.testing.assert_allclose(backend.encode(clips)[1], keras_backend.encode(clips)[1], atol=1e-5)
+  np.testing.assert_allclose(backend.encode_refined(clips, 3),
+                             keras_backend.encode_refined(clips, 3), atol=1e-4)
   z = np.random.default_rng(1).standard_normal([2, keras_model.config.z_size]).astype(np.float32)
   for iterations in (None, 3):
     waveform, log_mel = backend.decode(z, griffin_lim_iters=iterations)

@@ -6,7 +6,9 @@ returns a nested dict of plain numbers, strings and lists (JSON-ready):
   data            where the clips came from and how many
   reconstruction  model (decode(mu), Griffin-Lim) vs ceiling (Griffin-Lim of the input's
                   own mel), floor (Griffin-Lim of the training clips' mean mel) and a PCA
-                  of the same size as z, and the share of the floor-to-ceiling gap closed
+                  of the same size as z, and the share of the floor-to-ceiling gap closed;
+                  with refine_steps > 0 also `model_refined`, decode of mu refined by
+                  that many gradient steps (`refinement`), a separate row
   latent          KL per dimension, active units, mean and spread of |mu|
   interpolation   monotonicity, evenness and cycle error of paths between held-out pairs
   realism         Fréchet distance of log-mel frames to the held-out music, for prior
@@ -190,7 +192,8 @@ def _probe_section(mu: np.ndarray, train_mu: np.ndarray, mean_log_mel: np.ndarra
 def evaluate(backend, held_out: Clips, train: Clips,
              interpolation_steps: int = INTERPOLATION_STEPS,
              temperatures: Sequence[float] = TEMPERATURES, seed: int = 0,
-             progress: Optional[Callable[[int, int], None]] = None) -> dict:
+             progress: Optional[Callable[[int, int], None]] = None,
+             refine_steps: int = 0) -> dict:
   """Every measurement of the module docstring; returns the nested result dict.
 
   Args:
@@ -204,6 +207,9 @@ def evaluate(backend, held_out: Clips, train: Clips,
     seed: seeds the prior samples, the PCA and the probe's folds.
     progress: called as progress(done, total) in clips passed through the model or
       Griffin-Lim.
+    refine_steps: > 0 adds the `model_refined` reconstruction row: the held-out clips'
+      mu refined by this many steps (`Backend.encode_refined`), decoded. Every other
+      figure stays on the plain encoder mean.
 
   Raises:
     EvaluationError: too few clips, clips of the wrong length, or a non-finite figure.
@@ -220,7 +226,7 @@ def evaluate(backend, held_out: Clips, train: Clips,
   n, num_pairs = len(held_out), len(held_out) // 2
   rate, batch = config.sample_rate_hz, config.batch_size
   total = (4 * n + len(train) + 1 + num_pairs * (2 * interpolation_steps - 2)
-           + len(temperatures) * n)
+           + len(temperatures) * n + (2 * n if refine_steps > 0 else 0))
   done = 0
 
   def advance(count: int) -> None:
@@ -247,14 +253,21 @@ def evaluate(backend, held_out: Clips, train: Clips,
   pca = metrics.fit_pca(train_db, config.z_size, seed)
   pca_audio, = batches(inverter.to_waveform, metrics.pca_reconstruct(pca, true_db),
                        "Griffin-Lim of the PCA reconstruction")
-  rows = {name: _audio_scores(audio, held_out.audio, rate) for name, audio in
-          (("ceiling", ceiling_audio), ("model", model_audio), ("pca", pca_audio),
-           ("floor", floor_audio))}
+  audio_rows = [("ceiling", ceiling_audio), ("model", model_audio), ("pca", pca_audio),
+                ("floor", floor_audio)]
+  if refine_steps > 0:
+    refined, = batches(lambda clips: (backend.encode_refined(clips, refine_steps),),
+                       held_out.audio, f"refining mu ({refine_steps} steps)")
+    audio_rows.append(("model_refined", batches(backend.decode, refined,
+                                                "decoding the refined mu")[0]))
+  rows = {name: _audio_scores(audio, held_out.audio, rate) for name, audio in audio_rows}
   rows["pca"]["components"] = int(pca.n_components_)
+  if refine_steps > 0:
+    rows["model_refined"]["refine_steps"] = int(refine_steps)
   reconstruction = {
       **rows,
       "gap_closed": {name: _gap_closed(rows[name], rows["ceiling"], rows["floor"])
-                     for name in ("model", "pca")}}
+                     for name in rows if name not in ("ceiling", "floor")}}
 
   # Latent health, over the held-out clips.
   kl = metrics.kl_per_dimension(mu, sigma)
@@ -347,9 +360,11 @@ def format_table(results: dict) -> str:
            f"({d['train_split']}); Griffin-Lim {d['griffin_lim_iters']} iterations", ""]
   lines.append(f"{'Reconstruction':<42s}{'MR-STFT':>10s}{'log-mel L1 dB':>15s}"
                f"{'gap closed (MR-STFT / L1)':>28s}")
-  labels = {"ceiling": "ceiling: Griffin-Lim of the true mel", "model": "model: decode(mu)",
-            "pca": f"PCA, {r['pca']['components']} components",
-            "floor": "floor: Griffin-Lim of the mean mel"}
+  labels = {"ceiling": "ceiling: Griffin-Lim of the true mel", "model": "model: decode(mu)"}
+  if "model_refined" in r:
+    labels["model_refined"] = f"model: mu refined, {r['model_refined']['refine_steps']} steps"
+  labels.update({"pca": f"PCA, {r['pca']['components']} components",
+                 "floor": "floor: Griffin-Lim of the mean mel"})
   for name, label in labels.items():
     gap = r["gap_closed"].get(name)
     closed = f"{_percent(gap['mr_stft'])} / {_percent(gap['log_mel_l1_db'])}" if gap else ""

@@ -7,6 +7,8 @@ model's `sample_rate_hz`; batch comes first. `clip` is `config.clip_samples`.
 
   signature          inputs                                     outputs
   encode             waveform [batch, samples]                  z, mu, sigma [batch, z_size]
+  encode_refined     waveform [batch, samples],                 z (mu refined), mu [batch, z_size]
+                     refine_steps []
   decode             z [batch, z_size]                          waveform [batch, clip],
                                                                 log_mel [batch, frames, n_mels]
   decode_with_iters  z [batch, z_size], griffin_lim_iters []    waveform, log_mel (as decode)
@@ -22,9 +24,14 @@ model's `sample_rate_hz`; batch comes first. `clip` is `config.clip_samples`.
                                                                 griffin_lim_iters, package_version,
                                                                 attribute_names [n],
                                                                 attribute_vectors [n, z_size]
-Each signature with a waveform has a `_wav` variant (`encode_wav`, `decode_wav`,
-`reconstruct_wav`, `interpolate_wav`, `sample_wav`, `tweak_wav`) that takes WAV files
-as string tensors (`wav_bytes [batch]`, or `wav_bytes_1`, `wav_bytes_2`) and returns
+`encode_refined` takes `refine_steps` (0 to `refinement.MAX_STEPS`) Adam steps on z from mu
+towards the code the decoder reconstructs the clip best from (`refinement`): a
+better code for `decode` to render, at the cost of a decoder pass, forward and
+backward, per step.
+
+Each signature with a waveform has a `_wav` variant (`encode_wav`, `encode_refined_wav`,
+`decode_wav`, `reconstruct_wav`, `interpolate_wav`, `sample_wav`, `tweak_wav`) that takes
+WAV files as string tensors (`wav_bytes [batch]`, or `wav_bytes_1`, `wav_bytes_2`) and returns
 them as `waveform_bytes` (`[batch]`, `[batch, num_steps]`; `tweak_wav` also returns
 `z`): 16-bit PCM mono at the model's rate, decoded with `tf.audio.decode_wav`
 (multichannel files are mixed down) and written with `tf.audio.encode_wav`. TF Serving
@@ -72,6 +79,7 @@ from wave_music_vae import __version__
 from wave_music_vae import checkpoints
 from wave_music_vae import config as config_lib
 from wave_music_vae import latent
+from wave_music_vae import refinement
 
 DEFAULT_MODEL_NAME = "wave_music_vae"
 MIN_CLIP_FRACTION = 0.5          # Shortest accepted input, as a fraction of one clip.
@@ -169,6 +177,9 @@ class ServingModule(tf.Module):
         input_signature=[scalar_int, tf.TensorSpec([], tf.float32), scalar_int])
     self._to_waveform = tf.function(model.to_waveform,
                                     input_signature=[log_mels, scalar_int])
+    self._refine = tf.function(
+        lambda clips, steps: refinement.refine_encoding(model, clips, steps),
+        input_signature=[clips, scalar_int])
 
   # Input checks and conversions, traced into each signature with its input names.
 
@@ -273,6 +284,11 @@ class ServingModule(tf.Module):
     log_mel = self._decode_log_mel(z)
     return self._to_waveform(log_mel, tf.cast(iterations, tf.int32)), log_mel
 
+  def _encode_refined(self, clips, refine_steps):
+    refine_steps = _int_scalar(refine_steps, "refine_steps", 0, refinement.MAX_STEPS)
+    _, mu, _ = self._encode(clips)
+    return {"z": self._refine(clips, refine_steps), "mu": mu}
+
   def _reconstruct(self, clips):
     _, mu, _ = self._encode(clips)
     return self._decode(mu)[0]
@@ -350,6 +366,16 @@ class ServingModule(tf.Module):
     """wav_bytes [batch] -> z, mu, sigma, each [batch, z_size]."""
     z, mu, sigma = self._encode(self._wav_clips(wav_bytes, "wav_bytes"))
     return {"z": z, "mu": mu, "sigma": sigma}
+
+  @tf.function(input_signature=[_spec(tf.float32, "waveform"), _spec(tf.int32, "refine_steps")])
+  def encode_refined(self, waveform, refine_steps):
+    """waveform [batch, samples], refine_steps [] -> z (refined), mu, each [batch, z_size]."""
+    return self._encode_refined(self._clips(waveform, "waveform"), refine_steps)
+
+  @tf.function(input_signature=[_spec(tf.string, "wav_bytes"), _spec(tf.int32, "refine_steps")])
+  def encode_refined_wav(self, wav_bytes, refine_steps):
+    """wav_bytes [batch], refine_steps [] -> z (refined), mu, each [batch, z_size]."""
+    return self._encode_refined(self._wav_clips(wav_bytes, "wav_bytes"), refine_steps)
 
   @tf.function(input_signature=[_spec(tf.float32, "z")])
   def decode(self, z):
@@ -449,9 +475,9 @@ class ServingModule(tf.Module):
   def signatures(self) -> dict:
     """{signature name: tf.function} for `tf.saved_model.save`."""
     functions = {name: getattr(self, name) for name in (
-        "encode", "encode_wav", "decode", "decode_with_iters", "decode_wav", "reconstruct",
-        "reconstruct_wav", "interpolate", "interpolate_wav", "sample", "sample_wav", "tweak",
-        "tweak_wav", "metadata")}
+        "encode", "encode_wav", "encode_refined", "encode_refined_wav", "decode",
+        "decode_with_iters", "decode_wav", "reconstruct", "reconstruct_wav", "interpolate",
+        "interpolate_wav", "sample", "sample_wav", "tweak", "tweak_wav", "metadata")}
     return {tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY: self.reconstruct_wav, **functions}
 
 
@@ -553,6 +579,14 @@ class SavedModelBackend:
     """waveforms [batch, samples] -> (z, mu, sigma), each [batch, z_size]."""
     outputs = self.call("encode", waveform=tf.constant(waveforms, tf.float32))
     return outputs["z"], outputs["mu"], outputs["sigma"]
+
+  def encode_refined(self, waveforms, refine_steps):
+    """waveforms [batch, samples] -> mu refined by `refine_steps` steps, [batch, z_size]."""
+    if "encode_refined" not in self.signatures:
+      raise ExportError(f"{self.source}: this export has no encode_refined signature (made "
+                        "before refinement existed); export the checkpoint again")
+    return self.call("encode_refined", waveform=tf.constant(waveforms, tf.float32),
+                     refine_steps=tf.constant(int(refine_steps), tf.int32))["z"]
 
   def decode(self, z, griffin_lim_iters=None):
     """z [batch, z_size] -> (waveform [batch, clip_samples], log-mel [batch, frames, n_mels])."""

@@ -17,6 +17,10 @@ Modes (each returns a `Generated`):
   sample        `num_outputs` clips of `clip_seconds` from z ~ N(0, temperature^2 I).
   reconstruct   encode then decode one song: the honest view of what the model hears.
   tweak         a `LatentEdit` applied to every window's mu of one song.
+`refine_steps` > 0 (interpolate, reconstruct, tweak) refines each window's mu by that
+many gradient steps on the decoder's error before the latent operation
+(`refinement`): closer reconstructions, at the cost of a decoder pass, forward and
+backward, per step and window.
 
 Songs of different lengths in `interpolate`: the outputs are cut to the shorter
 song. Every window of every output then has a real partner in both songs, and the
@@ -178,11 +182,19 @@ class _Progress:
 
 
 def encode_song(backend: Backend, waveform: np.ndarray, grid: WindowGrid,
-                bar: Optional[_Progress] = None) -> np.ndarray:
-  """Encoder means of every window: song float32 [samples] -> mu [num_windows, z_size]."""
+                bar: Optional[_Progress] = None, refine_steps: int = 0) -> np.ndarray:
+  """Every window's code: song float32 [samples] -> [num_windows, z_size].
+
+  The encoder mean mu, or with `refine_steps` > 0 mu refined by that many gradient
+  steps on the decoder's error (`refinement`).
+  """
   means = []
   for indices in _batches(grid.num_windows, BATCH_CLIPS):
-    _, mu, _ = backend.encode(grid.windows(waveform, indices))
+    windows = grid.windows(waveform, indices)
+    if refine_steps > 0:
+      mu = backend.encode_refined(windows, refine_steps)
+    else:
+      _, mu, _ = backend.encode(windows)
     means.append(mu)
     if bar:
       bar.advance(len(indices))
@@ -253,20 +265,22 @@ def _render(backend: Backend, mode: str, latents: np.ndarray, grid: WindowGrid,
 
 
 def interpolate(backend: Backend, song_1: np.ndarray, song_2: np.ndarray, num_outputs: int = 5,
-                griffin_lim_iters: Optional[int] = None, progress: bool = False) -> Generated:
+                griffin_lim_iters: Optional[int] = None, progress: bool = False,
+                refine_steps: int = 0) -> Generated:
   """The music between two songs: slerp between each window pair's encoder means.
 
   song_1, song_2: float32 [samples] at the model's rate; the outputs take the shorter
   length (see the module docstring). Returns `num_outputs` (>= 2) songs, the first
-  song 1's reconstruction and the last song 2's.
+  song 1's reconstruction and the last song 2's. `refine_steps` > 0 refines each
+  window's mean first (see `encode_song`).
   """
   if num_outputs < 2:
     raise GenerationError(f"an interpolation needs at least 2 outputs, its endpoints "
                           f"(got {num_outputs})")
   grid = WindowGrid.for_song(min(len(song_1), len(song_2)), backend.config.clip_samples)
   bar = _Progress(grid.num_windows * (2 + num_outputs), progress)
-  mu_1 = encode_song(backend, song_1, grid, bar)
-  mu_2 = encode_song(backend, song_2, grid, bar)
+  mu_1 = encode_song(backend, song_1, grid, bar, refine_steps)
+  mu_2 = encode_song(backend, song_2, grid, bar, refine_steps)
   steps = np.linspace(0.0, 1.0, num_outputs, dtype=np.float32)
   latents = latent.slerp(mu_1[:, np.newaxis], mu_2[:, np.newaxis], steps).numpy()
   labels = [f"t={t:.2f}" + (" (input 1)" if i == 0 else " (input 2)" if i == num_outputs - 1
@@ -377,30 +391,34 @@ def parse_attribute(text: str) -> Tuple[str, float]:
 
 
 def _encode_edit_decode(backend: Backend, song: np.ndarray, edit: LatentEdit, mode: str,
-                        griffin_lim_iters: Optional[int], progress: bool) -> Generated:
+                        griffin_lim_iters: Optional[int], progress: bool,
+                        refine_steps: int) -> Generated:
   edit.check(backend.config.z_size, backend.attributes)
   grid = WindowGrid.for_song(len(song), backend.config.clip_samples)
   bar = _Progress(2 * grid.num_windows, progress)
-  mu = encode_song(backend, song, grid, bar)
+  mu = encode_song(backend, song, grid, bar, refine_steps)
   latents = edit.apply(mu, backend.attributes)[:, np.newaxis]
   return _render(backend, mode, latents, grid, [mode], (), griffin_lim_iters, bar)
 
 
 def tweak(backend: Backend, song: np.ndarray, edit: LatentEdit,
-          griffin_lim_iters: Optional[int] = None, progress: bool = False) -> Generated:
+          griffin_lim_iters: Optional[int] = None, progress: bool = False,
+          refine_steps: int = 0) -> Generated:
   """A new "cover" of one song float32 [samples]: `edit` applied to every window's mu.
 
   Returns one output [1, samples]. An edit at its neutral amounts gives exactly the
-  reconstruction.
+  reconstruction. `refine_steps` > 0 refines each mean first (see `encode_song`).
   """
-  return _encode_edit_decode(backend, song, edit, "tweak", griffin_lim_iters, progress)
+  return _encode_edit_decode(backend, song, edit, "tweak", griffin_lim_iters, progress,
+                             refine_steps)
 
 
 def reconstruct(backend: Backend, song: np.ndarray, griffin_lim_iters: Optional[int] = None,
-                progress: bool = False) -> Generated:
-  """One song float32 [samples] encoded (means) and decoded back: [1, samples]."""
+                progress: bool = False, refine_steps: int = 0) -> Generated:
+  """One song float32 [samples] encoded (means, refined if `refine_steps` > 0) and decoded
+  back: [1, samples]."""
   return _encode_edit_decode(backend, song, LatentEdit(), "reconstruct", griffin_lim_iters,
-                             progress)
+                             progress, refine_steps)
 
 
 def timestamp() -> str:

@@ -5,6 +5,9 @@ Generation and evaluation talk to a `Backend`:
   attributes   {label: attribute vector [z_size]} carried by the checkpoint
   source       what was loaded, for messages
   encode(waveforms [batch, clip_samples]) -> (z, mu, sigma), each float32 [batch, z_size]
+  encode_refined(waveforms [batch, clip_samples], refine_steps)
+      -> codes float32 [batch, z_size]: mu refined by `refine_steps` gradient steps on
+         the decoder's error (`refinement.refine_latents`; 0 steps gives mu)
   decode(z [batch, z_size], griffin_lim_iters=None)
       -> (waveform float32 [batch, clip_samples], model log-mel [batch, frames, n_mels])
 All arrays are numpy. `load_backend` picks the implementation from the flags the
@@ -18,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from wave_music_vae import checkpoints
+from wave_music_vae import refinement
 from wave_music_vae.config import Config
 
 
@@ -27,6 +31,9 @@ class Backend(Protocol):
   source: str
 
   def encode(self, waveforms: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ...
+
+  def encode_refined(self, waveforms: np.ndarray, refine_steps: int) -> np.ndarray:
     ...
 
   def decode(self, z: np.ndarray, griffin_lim_iters: Optional[int] = None
@@ -49,6 +56,9 @@ class KerasBackend:
     self._decode = tf.function(
         lambda z, iters: self._decode_graph(z, iters),
         input_signature=[latent, tf.TensorSpec([], tf.int32)])
+    self._encode_refined = tf.function(
+        lambda clips, steps: refinement.refine_encoding(self.model, clips, steps),
+        input_signature=[clip, tf.TensorSpec([], tf.int32)])
 
   def _decode_graph(self, z, iterations):
     log_mel = tf.cast(self.model.decode(z), tf.float32)
@@ -57,6 +67,10 @@ class KerasBackend:
   def encode(self, waveforms):
     z, mu, sigma = self._encode(tf.convert_to_tensor(waveforms, tf.float32))
     return z.numpy(), mu.numpy(), sigma.numpy()
+
+  def encode_refined(self, waveforms, refine_steps):
+    return self._encode_refined(tf.convert_to_tensor(waveforms, tf.float32),
+                                tf.constant(int(refine_steps), tf.int32)).numpy()
 
   def decode(self, z, griffin_lim_iters=None):
     iterations = self.config.griffin_lim_iters if griffin_lim_iters is None else griffin_lim_iters

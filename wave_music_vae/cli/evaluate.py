@@ -3,7 +3,7 @@ r"""Evaluates a trained model on held-out clips beside baselines: prints a table
 Usage:
   wave_music_vae_evaluate --examples_path=/data/music            # the shipped checkpoint
   wave_music_vae_evaluate --run_dir=runs/soundtracks --examples_path=/data/music \
-      --max_clips=64 --output_json=eval.json
+      --max_clips=64 --output_json=eval.json --refine_steps=100
   wave_music_vae_evaluate --config=gtzan --checkpoint_file=runs/gtzan/train/ckpt-2000 \
       --examples_path=/data/gtzan
   wave_music_vae_evaluate --saved_model=exports/soundtracks --examples_path=/data/music
@@ -28,6 +28,7 @@ from wave_music_vae import config as config_lib
 from wave_music_vae import data
 from wave_music_vae import evaluation
 from wave_music_vae import inference
+from wave_music_vae import refinement
 from wave_music_vae.cli import common
 
 FLAGS = flags.FLAGS
@@ -46,6 +47,8 @@ flags.DEFINE_bool("overwrite", False, "Replace --output_json if it exists.")
 flags.DEFINE_integer("max_clips", 64, "Held-out clips evaluated, spread over the held-out files.")
 flags.DEFINE_integer("max_train_clips", 512, "Training-split clips for the PCA baseline, the "
                      "floor's mean mel and the probes.")
+flags.DEFINE_integer("refine_steps", 0, "Also score reconstructions from mu refined by this "
+                     "many gradient steps on the decoder's error (an extra row; 0: none).")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.DEFINE_bool("verbose", False, "Show tracebacks and TensorFlow's own logging.")
 
@@ -57,6 +60,8 @@ def _check_flags() -> None:
     raise common.UsageError(f"give at most one of {', '.join(given)}")
   if not FLAGS.examples_path:
     raise common.UsageError("--examples_path is required")
+  if not 0 <= FLAGS.refine_steps <= refinement.MAX_STEPS:
+    raise common.UsageError(f"--refine_steps must be in [0, {refinement.MAX_STEPS}]")
   for name in ("max_clips", "max_train_clips"):
     if FLAGS[name].value < 2:
       raise common.UsageError(f"--{name}={FLAGS[name].value}: need at least 2 clips")
@@ -98,7 +103,8 @@ def main(argv):
     bar.target = total
     bar.update(done)
 
-  results = evaluation.evaluate(backend, held_out, train, progress=progress)
+  results = evaluation.evaluate(backend, held_out, train, progress=progress,
+                                refine_steps=FLAGS.refine_steps)
   results["model"] = {"source": backend.source, "config": config.name, "z_size": config.z_size}
   results["data"]["examples_path"] = FLAGS.examples_path
   results["data"]["skipped_files"] = len(source.skipped)

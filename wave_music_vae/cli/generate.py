@@ -7,7 +7,8 @@ Flags as Magenta's music_vae_generate. Usage:
       --input_audio_1=a.mp3 --input_audio_2=b.flac --num_outputs=5 --output_dir=out --plot
   wave_music_vae_generate --checkpoint_file=checkpoints/soundtracks --mode=sample \
       --num_outputs=4 --temperature=0.5 --seed=7 --output_dir=out
-  wave_music_vae_generate --mode=reconstruct --input_audio_1=a.wav --output_dir=out
+  wave_music_vae_generate --mode=reconstruct --input_audio_1=a.wav --refine_steps=100 \
+      --output_dir=out
   wave_music_vae_generate --mode=tweak --input_audio_1=a.wav --tweak=3:1.5 --tweak=7:x2 \
       --max_out=12 --flatten=0.2 --attribute=jazz:1.5 --output_dir=out
   wave_music_vae_generate --list_attributes
@@ -33,6 +34,7 @@ from wave_music_vae import checkpoints
 from wave_music_vae import generation
 from wave_music_vae import inference
 from wave_music_vae import plotting
+from wave_music_vae import refinement
 from wave_music_vae.cli import common
 from wave_music_vae.examples import example_paths
 
@@ -70,6 +72,10 @@ flags.DEFINE_bool("plot", False, "Also write a PNG of the outputs' mel spectrogr
                   "(interpolation endpoints marked).")
 flags.DEFINE_bool("overwrite", False, "Replace existing output files (never an input).")
 flags.DEFINE_integer("griffin_lim_iters", None, "Griffin-Lim iterations (default: the config's).")
+flags.DEFINE_integer("refine_steps", 0, "interpolate, reconstruct and tweak: refine each "
+                     "window's encoder mean by this many gradient steps on the decoder's error "
+                     "before decoding (closer to the input; 100 is a good start, at about one "
+                     "decoder pass per step; 0: the encoder mean as is).")
 
 _EDIT_FLAGS = ("tweak", "max_out", "flatten", "attribute")
 _INPUTS_PER_MODE = {"interpolate": 2, "sample": 0, "reconstruct": 1, "tweak": 1}
@@ -117,6 +123,10 @@ def _check_flags(mode: str) -> None:
     raise common.UsageError("--max_seconds must be positive")
   if FLAGS.griffin_lim_iters is not None and FLAGS.griffin_lim_iters < 1:
     raise common.UsageError("--griffin_lim_iters must be at least 1")
+  if not 0 <= FLAGS.refine_steps <= refinement.MAX_STEPS:
+    raise common.UsageError(f"--refine_steps must be in [0, {refinement.MAX_STEPS}]")
+  if FLAGS.refine_steps and mode == "sample":
+    raise common.UsageError("--refine_steps refines encoded inputs; --mode=sample has none")
 
 
 def _edit_from_flags() -> generation.LatentEdit:
@@ -196,16 +206,18 @@ def main(argv):
   print(f"model: {backend.source} (config {config.name}, {config.clip_seconds:g} s clips, "
         f"z_size {config.z_size}); inputs: {', '.join(map(str, inputs)) or 'none'}")
   options = dict(griffin_lim_iters=FLAGS.griffin_lim_iters, progress=True)
+  refine = dict(refine_steps=FLAGS.refine_steps)
   if mode == "interpolate":
-    generated = generation.interpolate(backend, songs[0], songs[1], num_outputs, **options)
+    generated = generation.interpolate(backend, songs[0], songs[1], num_outputs, **options,
+                                       **refine)
   elif mode == "sample":
     seed = FLAGS.seed if FLAGS.seed is not None else int(np.random.default_rng().integers(2**31))
     print(f"sampling with --seed={seed} --temperature={FLAGS.temperature:g}")
     generated = generation.sample(backend, num_outputs, FLAGS.temperature, seed, **options)
   elif mode == "reconstruct":
-    generated = generation.reconstruct(backend, songs[0], **options)
+    generated = generation.reconstruct(backend, songs[0], **options, **refine)
   else:
-    generated = generation.tweak(backend, songs[0], edit, **options)
+    generated = generation.tweak(backend, songs[0], edit, **options, **refine)
 
   written = generation.write_outputs(generated, paths, FLAGS.overwrite)
   if plot:
