@@ -2,7 +2,8 @@ r"""Generation end to end, through the Keras model and through the SavedModel ex
 
 Usage:
   python benchmarks/generation.py [--config=soundtracks --clip_song_secs=30 --song_secs=180 \
-      --num_outputs=5 --griffin_lim_iters=32 --repetitions=2 --folder=DIR --profile --quick]
+      --num_outputs=5 --griffin_lim_iters=32 --refine_steps=100 --repetitions=2 --folder=DIR \
+      --profile --quick]
 
 The model has `--config`'s sizes (default: the shipped checkpoint's) with random
 weights: its speed does not depend on its training. The same weights serve both
@@ -10,6 +11,7 @@ backends: `inference.KerasBackend`, and `export.export_model` written to a
 temporary folder and loaded back with `export.load_export`. Timed, alternating
 the two backends:
   encode       `generation.encode_song` of a `--clip_song_secs` song: every window's mu;
+  refine       the same with `--refine_steps` refinement steps per window (`refinement`);
   decode       `generation.decode_song` of that song's latents to stitched audio
                (z -> log-mel -> `--griffin_lim_iters` Griffin-Lim iterations);
   interpolate  `generation.interpolate` of two `--song_secs` songs, `--num_outputs`
@@ -52,6 +54,7 @@ flags.DEFINE_float("clip_song_secs", 30.0, "Length of the song encoded and decod
 flags.DEFINE_float("song_secs", 180.0, "Length of each interpolated song (seconds).")
 flags.DEFINE_integer("num_outputs", 5, "Interpolation outputs, endpoints included.")
 flags.DEFINE_integer("griffin_lim_iters", 32, "Griffin-Lim iterations per decoded window.")
+flags.DEFINE_integer("refine_steps", 100, "Refinement steps per window in the refine task.")
 flags.DEFINE_string("folder", None, "Interpolate the first two of your files in this folder.")
 
 
@@ -86,8 +89,10 @@ def main(argv):
   del argv
   config_name, clip_song_secs, song_secs = FLAGS.config, FLAGS.clip_song_secs, FLAGS.song_secs
   iterations, repetitions = FLAGS.griffin_lim_iters, FLAGS.repetitions
+  refine_steps = FLAGS.refine_steps
   if FLAGS.quick:
     config_name, clip_song_secs, song_secs, iterations, repetitions = "tiny", 3.0, 5.0, 8, 1
+    refine_steps = 5
   config = config_lib.load_config(config_name)
   rate = config.sample_rate_hz
   loaded = random_model(config)
@@ -105,6 +110,9 @@ def main(argv):
     def encode(backend):
       latents[backend.source] = generation.encode_song(backend, short_song, grid)
 
+    def refine(backend):
+      generation.encode_song(backend, short_song, grid, refine_steps=refine_steps)
+
     def decode(backend):
       generation.decode_song(backend, latents[backend.source][:, np.newaxis], grid, iterations)
 
@@ -112,11 +120,15 @@ def main(argv):
       generation.interpolate(backend, song_1, song_2, FLAGS.num_outputs, iterations)
 
     tasks = (("encode", encode, clip_song_secs),
+             (f"refine {refine_steps}", refine, clip_song_secs),
              ("decode", decode, clip_song_secs),
              ("interpolate", interpolate, FLAGS.num_outputs * song_secs))
-    for backend in backends.values():   # Traces encode and decode, fills `latents`.
+    for backend in backends.values():   # Traces every graph, fills `latents`.
       encode(backend)
       decode(backend)
+      generation.encode_song(backend, short_song[:config.clip_samples],
+                             generation.WindowGrid.for_song(config.clip_samples,
+                                                            config.clip_samples), refine_steps=1)
     rows = []
     for name, task, audio_seconds in tasks:
       times = common.alternate({label: lambda b=backend: task(b)
@@ -148,8 +160,8 @@ def main(argv):
            f"{clip_song_secs:g} s song ({grid.num_windows} windows); interpolation of two "
            f"{song_secs:g} s songs ({'from ' + FLAGS.folder if FLAGS.folder else 'synthesized'})"
            f", {FLAGS.num_outputs} outputs",
-           f"median of {repetitions} alternated calls after one warm-up call of encode and "
-           "decode; targets: decode >= 20x real time, interpolation x song length < 1"]
+           f"median of {repetitions} alternated calls after one warm-up call of encode, refine "
+           "and decode; targets: decode >= 20x real time, interpolation x song length < 1"]
   if why_not:
     notes.append(f"SavedModel not measured: {why_not}")
   common.print_table("Generation end to end: wall seconds and x real time",
