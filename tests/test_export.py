@@ -289,13 +289,14 @@ def test_fresh_tensorflow_process_runs_every_signature_like_keras(exported, kera
   np.testing.assert_allclose(out["encode_wav/mu"], wav_mu.numpy(), atol=1e-5)
 
   # Refinement: the same Adam steps as in Keras, moving the codes away from mu.
-  refined = refinement.refine_encoding(model, long[:, :clip], 5).numpy()
+  refined = refinement.refine_encoding(model, long[:, :clip], 5)[0].numpy()
   np.testing.assert_allclose(out["encode_refined/z"], refined, atol=1e-4)
   np.testing.assert_allclose(out["encode_refined/mu"], mu, atol=1e-5)
   assert np.abs(refined - mu).max() > 0.1
   np.testing.assert_allclose(
       out["encode_refined_wav/z"],
-      refinement.refine_encoding(model, out["wav_input/long"][:, :clip], 5).numpy(), atol=1e-4)
+      refinement.refine_encoding(model, out["wav_input/long"][:, :clip], 5)[0].numpy(),
+      atol=1e-4)
 
   # Decoder, Griffin-Lim inside the graph.
   waveform, log_mel = _keras_waveform(model, z)

@@ -54,8 +54,8 @@ def model_and_clips(trained_run_dir):
 
 def test_refining_the_trained_model_lowers_each_clips_objective(model_and_clips):
   model, clips = model_and_clips
-  _, mu, _ = model.encode(clips)
-  refined = refinement.refine_encoding(model, clips, 20)
+  refined, mu = refinement.refine_encoding(model, clips, 20)
+  np.testing.assert_allclose(mu, model.encode(clips)[1], atol=1e-6)
   target = model.log_mel(clips)
   before = refinement.refinement_objective(model.decode, target, mu, model.config.max_beta)
   after = refinement.refinement_objective(model.decode, target, refined, model.config.max_beta)
@@ -65,7 +65,7 @@ def test_refining_the_trained_model_lowers_each_clips_objective(model_and_clips)
 
 def test_each_clip_is_refined_as_if_it_came_alone(model_and_clips):
   model, clips = model_and_clips
-  together = refinement.refine_encoding(model, clips, 5).numpy()
-  alone = np.concatenate([refinement.refine_encoding(model, clips[i:i + 1], 5).numpy()
+  together = refinement.refine_encoding(model, clips, 5)[0].numpy()
+  alone = np.concatenate([refinement.refine_encoding(model, clips[i:i + 1], 5)[0].numpy()
                           for i in range(3)])
   np.testing.assert_allclose(together, alone, atol=1e-4)

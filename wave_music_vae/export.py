@@ -286,8 +286,8 @@ class ServingModule(tf.Module):
 
   def _encode_refined(self, clips, refine_steps):
     refine_steps = _int_scalar(refine_steps, "refine_steps", 0, refinement.MAX_STEPS)
-    _, mu, _ = self._encode(clips)
-    return {"z": self._refine(clips, refine_steps), "mu": mu}
+    refined, mu = self._refine(clips, refine_steps)
+    return {"z": refined, "mu": mu}
 
   def _reconstruct(self, clips):
     _, mu, _ = self._encode(clips)

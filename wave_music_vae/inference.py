@@ -57,7 +57,7 @@ class KerasBackend:
         lambda z, iters: self._decode_graph(z, iters),
         input_signature=[latent, tf.TensorSpec([], tf.int32)])
     self._encode_refined = tf.function(
-        lambda clips, steps: refinement.refine_encoding(self.model, clips, steps),
+        lambda clips, steps: refinement.refine_encoding(self.model, clips, steps)[0],
         input_signature=[clip, tf.TensorSpec([], tf.int32)])
 
   def _decode_graph(self, z, iterations):

@@ -86,13 +86,14 @@ def refine_latents(decode, target_log_mel: tf.Tensor, initial_z: tf.Tensor, step
   return z
 
 
-def refine_encoding(model, clips: tf.Tensor, steps) -> tf.Tensor:
-  """A `WaveMusicVAE`'s mu for `clips` [batch, clip_samples], refined by `steps` Adam steps.
+def refine_encoding(model, clips: tf.Tensor, steps):
+  """A `WaveMusicVAE`'s mu for `clips` [batch, clip_samples], and mu refined by `steps` steps.
 
   The prior is weighted as training weighted the KL (`config.max_beta`). Returns
-  float32 [batch, z_size]. Shared by the Keras backend and the SavedModel export, so
-  both refine identically.
+  (refined, mu), each float32 [batch, z_size]. Shared by the Keras backend and the
+  SavedModel export, so both refine identically.
   """
   _, mu, _ = model.encode(clips)
-  return refine_latents(model.decode, model.log_mel(clips), mu, steps,
-                        prior_weight=model.config.max_beta)
+  refined = refine_latents(model.decode, model.log_mel(clips), mu, steps,
+                           prior_weight=model.config.max_beta)
+  return refined, tf.cast(mu, tf.float32)
