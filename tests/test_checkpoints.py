@@ -30,8 +30,13 @@ def test_shipped_checkpoint_loads_and_reconstructs_a_synthesized_clip(directory)
   waveform, log_mel = backend.decode(mu, griffin_lim_iters=8)
   assert waveform.shape == clip.shape and np.all(np.isfinite(waveform))
   mel = spectral.MelSpectrogram.from_config(config)
-  error_db = float(np.mean(np.abs(mel.denormalize(log_mel) - mel.log_mel_db(clip))))
-  assert error_db < 25.0  # smoke test: bounded, not a quality figure (see checkpoints/README.md)
+  true_db = mel.log_mel_db(clip).numpy()
+  error_db = float(np.mean(np.abs(mel.denormalize(log_mel) - true_db)))
+  # A smoke test, not a quality figure (see checkpoints/README.md): bounded well below a
+  # constant spectrogram at the clip's own mean level (about 39 dB on this synthesized
+  # clip, which is unlike the music the checkpoint learnt).
+  constant_error_db = float(np.mean(np.abs(true_db.mean() - true_db)))
+  assert error_db < 0.75 * constant_error_db, (error_db, constant_error_db)
   for name, vector in backend.attributes.items():
     assert vector.shape == (config.z_size,) and np.all(np.isfinite(vector)), name
 
