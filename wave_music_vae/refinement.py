@@ -26,6 +26,8 @@ variables to save or reset between requests.
 
 import tensorflow as tf
 
+from wave_music_vae import losses
+
 MAX_STEPS = 1000                 # Most steps one call may ask for (export, commands).
 DEFAULT_LEARNING_RATE = 0.05     # Adam's step size, in units of z (the prior's std is 1).
 ADAM_BETA_1 = 0.9
@@ -43,8 +45,7 @@ def refinement_objective(decode, target_log_mel: tf.Tensor, z: tf.Tensor,
     z: codes [batch, z_size].
     prior_weight: weight of |z|^2 / 2.
   """
-  error = tf.abs(tf.cast(decode(z), tf.float32) - tf.cast(target_log_mel, tf.float32))
-  return (tf.reduce_sum(error, axis=[1, 2])
+  return (losses.reconstruction_loss(target_log_mel, decode(z))
           + prior_weight * 0.5 * tf.reduce_sum(tf.square(z), axis=-1))
 
 
