@@ -104,6 +104,17 @@ def test_evaluate_command_end_to_end(trained_run_dir, song_folder, tmp_path):
   assert reconstruction["model_refined"]["refine_steps"] == 10
   assert reconstruction["model_refined"]["mr_stft"] != reconstruction["model"]["mr_stft"]
   assert set(reconstruction["gap_closed"]) == {"model", "model_refined", "pca"}
+  # Each model row against PCA on the same clips: the paired mean is the difference of the
+  # rows' means, inside its own interval.
+  assert set(reconstruction["versus_pca"]) == {"model", "model_refined"}
+  for name, comparison in reconstruction["versus_pca"].items():
+    for key in ("mr_stft", "log_mel_l1_db"):
+      paired = comparison[key]
+      assert paired["mean"] == pytest.approx(reconstruction[name][key]
+                                             - reconstruction["pca"][key], abs=1e-9)
+      assert paired["ci_low"] <= paired["mean"] <= paired["ci_high"]
+      assert paired["clips"] == 6
+  assert "minus PCA, same clips (95% bootstrap CI)" in result.stdout
   assert "model: mu refined, 10 steps" in result.stdout
   assert len(results["latent"]["kl_nats_per_dimension"]) == 8
   assert 0 <= results["latent"]["active_units"] <= 8

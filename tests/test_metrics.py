@@ -143,3 +143,39 @@ def test_probe_folds_refuses_a_single_label_and_caps_at_the_rarest_label():
     metrics.probe_folds(np.array(["a"] * 5))
   with pytest.raises(ValueError, match="2 clips of every label"):
     metrics.probe_folds(np.array(["a"] * 5 + ["b"]))
+
+
+def test_paired_difference_of_identical_scores_is_exactly_zero():
+  scores = np.random.default_rng(3).uniform(1.0, 3.0, 40)
+  paired = metrics.paired_difference(scores, scores)
+  assert (paired["mean"], paired["ci_low"], paired["ci_high"]) == (0.0, 0.0, 0.0)
+  assert paired["lower_fraction"] == 0.0 and paired["clips"] == 40
+
+
+def test_paired_difference_sees_a_small_shift_that_the_spread_over_clips_hides():
+  # Clips differ by far more (std 0.5) than the methods do (0.02 on every clip, plus small
+  # per-clip noise): pairing cancels the clip effect, so the interval excludes zero.
+  rng = np.random.default_rng(4)
+  baseline = rng.normal(2.0, 0.5, 64)
+  scores = baseline - 0.02 + rng.normal(0.0, 0.01, 64)
+  paired = metrics.paired_difference(scores, baseline, seed=1)
+  assert paired["mean"] == pytest.approx(np.mean(scores - baseline))
+  assert paired["ci_low"] < paired["mean"] < paired["ci_high"] < 0.0
+  assert paired["ci_high"] - paired["ci_low"] < 0.01
+  assert paired["lower_fraction"] > 0.9
+  # Unpaired, the same shift lies well inside either method's spread.
+  assert np.std(baseline) > 10 * abs(paired["mean"])
+
+
+def test_paired_difference_interval_covers_zero_for_pure_noise():
+  rng = np.random.default_rng(5)
+  baseline = rng.normal(2.0, 0.5, 200)
+  paired = metrics.paired_difference(baseline + rng.normal(0.0, 0.1, 200), baseline, seed=2)
+  assert paired["ci_low"] < 0.0 < paired["ci_high"]
+
+
+def test_paired_difference_rejects_unpaired_input():
+  with pytest.raises(ValueError, match="equal length"):
+    metrics.paired_difference(np.zeros(3), np.zeros(4))
+  with pytest.raises(ValueError, match="confidence"):
+    metrics.paired_difference(np.zeros(3), np.zeros(3), confidence=1.5)

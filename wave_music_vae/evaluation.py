@@ -6,7 +6,8 @@ returns a nested dict of plain numbers, strings and lists (JSON-ready):
   data            where the clips came from and how many
   reconstruction  model (decode(mu), Griffin-Lim) vs ceiling (Griffin-Lim of the input's
                   own mel), floor (Griffin-Lim of the training clips' mean mel) and a PCA
-                  of the same size as z, and the share of the floor-to-ceiling gap closed;
+                  of the same size as z, the share of the floor-to-ceiling gap closed,
+                  and each model row minus PCA on the same clips with a bootstrap CI;
                   with refine_steps > 0 also `model_refined`, decode of mu refined by
                   that many gradient steps (`refinement`), a separate row
   latent          KL per dimension, active units, mean and spread of |mu|
@@ -152,18 +153,28 @@ class MelInverter:
     return (self._to_waveform(tf.convert_to_tensor(clipped)).numpy(),)
 
 
-def _audio_scores(estimate: np.ndarray, reference: np.ndarray, sample_rate_hz: int) -> dict:
-  mr_stft = metrics.multi_resolution_stft_distance(estimate, reference)
-  log_mel_l1 = metrics.log_mel_l1_db(estimate, reference, sample_rate_hz)
-  return {"mr_stft": float(np.mean(mr_stft)), "mr_stft_std": float(np.std(mr_stft)),
-          "log_mel_l1_db": float(np.mean(log_mel_l1)),
-          "log_mel_l1_db_std": float(np.std(log_mel_l1))}
+AUDIO_METRICS = ("mr_stft", "log_mel_l1_db")
+
+
+def _per_clip_scores(estimate: np.ndarray, reference: np.ndarray, sample_rate_hz: int) -> dict:
+  """Each audio metric per clip: {metric: float64 [clips]}."""
+  return {"mr_stft": metrics.multi_resolution_stft_distance(estimate, reference),
+          "log_mel_l1_db": metrics.log_mel_l1_db(estimate, reference, sample_rate_hz)}
+
+
+def _summary(per_clip: dict) -> dict:
+  """Mean and spread over clips of each metric of `_per_clip_scores`."""
+  summary = {}
+  for key in AUDIO_METRICS:
+    summary[key] = float(np.mean(per_clip[key]))
+    summary[f"{key}_std"] = float(np.std(per_clip[key]))
+  return summary
 
 
 def _gap_closed(scores: dict, ceiling: dict, floor: dict) -> dict:
   """(floor - score) / (floor - ceiling) per metric; None where the floor is not above ceiling."""
   closed = {}
-  for key in ("mr_stft", "log_mel_l1_db"):
+  for key in AUDIO_METRICS:
     gap = floor[key] - ceiling[key]
     closed[key] = (floor[key] - scores[key]) / gap if gap > 0 else None
   return closed
@@ -260,14 +271,19 @@ def evaluate(backend, held_out: Clips, train: Clips,
                        held_out.audio, f"refining mu ({refine_steps} steps)")
     audio_rows.append(("model_refined", batches(backend.decode, refined,
                                                 "decoding the refined mu")[0]))
-  rows = {name: _audio_scores(audio, held_out.audio, rate) for name, audio in audio_rows}
+  per_clip = {name: _per_clip_scores(audio, held_out.audio, rate) for name, audio in audio_rows}
+  rows = {name: _summary(scores) for name, scores in per_clip.items()}
   rows["pca"]["components"] = int(pca.n_components_)
   if refine_steps > 0:
     rows["model_refined"]["refine_steps"] = int(refine_steps)
+  models = [name for name in rows if name.startswith("model")]
   reconstruction = {
       **rows,
       "gap_closed": {name: _gap_closed(rows[name], rows["ceiling"], rows["floor"])
-                     for name in rows if name not in ("ceiling", "floor")}}
+                     for name in rows if name not in ("ceiling", "floor")},
+      "versus_pca": {name: {key: metrics.paired_difference(per_clip[name][key],
+                                                           per_clip["pca"][key], seed=seed)
+                            for key in AUDIO_METRICS} for name in models}}
 
   # Latent health, over the held-out clips.
   kl = metrics.kl_per_dimension(mu, sigma)
@@ -370,6 +386,16 @@ def format_table(results: dict) -> str:
     closed = f"{_percent(gap['mr_stft'])} / {_percent(gap['log_mel_l1_db'])}" if gap else ""
     lines.append(f"  {label:<40s}{r[name]['mr_stft']:10.3f}{r[name]['log_mel_l1_db']:15.2f}"
                  f"{closed:>28s}")
+  versus = r.get("versus_pca", {})
+  if versus:
+    confidence = versus["model"]["mr_stft"]["confidence"]
+    lines += ["", f"  {'minus PCA, same clips (' + format(confidence, '.0%') + ' bootstrap CI)':<40s}"
+                  f"{'MR-STFT':>24s}{'log-mel L1 dB':>28s}"]
+    for name, comparison in versus.items():
+      cells = "".join(
+          f"{c['mean']:+9.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]".rjust(width)
+          for c, width in ((comparison["mr_stft"], 24), (comparison["log_mel_l1_db"], 28)))
+      lines.append(f"  {labels[name]:<40s}{cells}")
   lines += ["", "Latent health",
             f"  active units (var of mu > {z['active_threshold']:g})".ljust(44)
             + f"{z['active_units']} / {z['z_size']} ({_percent(z['active_fraction'])})",
