@@ -1,5 +1,6 @@
 """Dataset layouts, the split by file, crops, skipping bad files, and TFRecords."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,35 @@ def test_random_and_fixed_crops():
   np.testing.assert_array_equal(fixed, data.fixed_crops(audio, 100, 4).numpy())
   short = data.fixed_crops(tf.ones([30]), 100, 4).numpy()
   assert short.shape == (1, 100) and short[0, :30].sum() == 30 and short[0, 30:].sum() == 0
+
+
+@pytest.mark.parametrize("edge_fraction", [0.0, 0.4, 1.0])
+def test_random_crops_take_the_songs_edges_at_the_configured_rate(edge_fraction):
+  audio = tf.range(100_000, dtype=tf.float32)
+  tf.random.set_seed(0)
+  starts = tf.function(lambda a: data.random_crops(a, 1000, 4000, edge_fraction))(audio)[:, 0]
+  starts = starts.numpy()
+  first, last = np.mean(starts == 0), np.mean(starts == 99_000)
+  # Uniform starts hit an exact edge with probability 2 / 99,001: the edges come from the
+  # fraction alone, half each (4,000 draws: binomial standard error under 0.008).
+  assert first == pytest.approx(edge_fraction / 2, abs=0.03)
+  assert last == pytest.approx(edge_fraction / 2, abs=0.03)
+  inner = starts[(starts > 0) & (starts < 99_000)]
+  assert len(inner) == pytest.approx((1 - edge_fraction) * 4000, abs=150)
+  if len(inner):  # the rest still spread over the whole song
+    assert inner.min() < 10_000 and inner.max() > 89_000
+
+
+def test_folder_training_crops_follow_the_config_edge_fraction(tmp_path, tiny_config):
+  song = synth_song(10.0, seed=3)
+  _touch_song(tmp_path / "a" / "song.wav", seconds=10.0, seed=3)
+  config = dataclasses.replace(tiny_config, edge_crop_fraction=1.0, clips_per_file=8)
+  files = data.list_folder(tmp_path)
+  batch = next(iter(data.folder_dataset(files, config, "train", data.SkippedFiles())))
+  clip = config.clip_samples
+  for audio in batch["audio"].numpy():
+    assert (np.allclose(audio, song[:clip], atol=1e-4)
+            or np.allclose(audio, song[-clip:], atol=1e-4))
 
 
 @pytest.mark.parametrize("samples,count", [(8_291_993, 4), (9_557_296, 16), (11_698_578, 7)])

@@ -36,6 +36,8 @@ class Config:
   data_layout: str = "folder"            # One of DATA_LAYOUTS.
   eval_fraction: float = 0.1             # Share of *files* held out for eval.
   clips_per_file: int = 8                # Random crops taken per file visit.
+  edge_crop_fraction: float = 0.0        # Share of those crops that are a song's first or
+                                         # last clip (half each); the rest start anywhere.
   shuffle_buffer_clips: int = 256
 
   # Audio and log-mel front end.
@@ -89,6 +91,8 @@ class Config:
       problems.append(f"data_layout={self.data_layout!r} (valid: {', '.join(DATA_LAYOUTS)})")
     if not 0.0 <= self.eval_fraction < 1.0:
       problems.append(f"eval_fraction={self.eval_fraction} (must be in [0, 1))")
+    if not 0.0 <= self.edge_crop_fraction <= 1.0:
+      problems.append(f"edge_crop_fraction={self.edge_crop_fraction} (must be in [0, 1])")
     if self.clip_seconds <= 0 or self.clip_samples < self.n_fft:
       problems.append(f"clip_seconds={self.clip_seconds} (a clip must hold at least n_fft samples)")
     if self.hop_length <= 0 or self.hop_length > self.n_fft:

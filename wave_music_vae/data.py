@@ -6,8 +6,9 @@ Every reader yields a `tf.data.Dataset` of dicts:
 
 Splits are by *file*: a stable hash (SHA-1) of the path relative to the dataset
 root puts each song on one side only, so no song's clips land in both train and
-eval. Training takes `clips_per_file` random crops each time a file is visited;
-eval takes up to `clips_per_file` fixed crops evenly spaced through each file.
+eval. Training takes `clips_per_file` random crops each time a file is visited (a
+`edge_crop_fraction` share of them the song's first or last clip); eval takes up to
+`clips_per_file` fixed crops evenly spaced through each file.
 Files shorter than a clip are zero-padded at the end.
 
 A file that cannot be read is skipped with one warning naming it and the cause,
@@ -25,6 +26,7 @@ TFRecord feature spec (one `tf.train.Example` per clip; written by
 
 import csv
 import dataclasses
+import functools
 import hashlib
 import logging
 import threading
@@ -183,11 +185,23 @@ def _fit(audio: tf.Tensor, clip_samples: int) -> tf.Tensor:
   return tf.pad(audio, [[0, tf.maximum(clip_samples - tf.shape(audio)[0], 0)]])
 
 
-def random_crops(audio: tf.Tensor, clip_samples: int, count: int) -> tf.Tensor:
-  """[n] -> [count, clip_samples], each from a uniform random start."""
+def random_crops(audio: tf.Tensor, clip_samples: int, count: int,
+                 edge_fraction: float = 0.0) -> tf.Tensor:
+  """[n] -> [count, clip_samples], each from a uniform random start.
+
+  With `edge_fraction` > 0, that share of the crops (in expectation) is instead the song's
+  first clip (half of them) or its last clip (the other half). A uniform start almost
+  never lands on either, yet every song that is generated from, reconstructed or
+  interpolated begins with its first window and ends with its last: intros out of
+  silence and fades into it, which otherwise the model hardly sees.
+  """
   audio = _fit(audio, clip_samples)
   max_start = tf.shape(audio)[0] - clip_samples
   starts = tf.random.uniform([count], 0, max_start + 1, dtype=tf.int32)
+  if edge_fraction > 0.0:
+    draw = tf.random.uniform([count])
+    starts = tf.where(draw < edge_fraction / 2.0, 0,
+                      tf.where(draw < edge_fraction, max_start, starts))
   return tf.map_fn(lambda s: audio[s:s + clip_samples], starts, fn_output_signature=tf.float32)
 
 
@@ -288,7 +302,10 @@ def folder_dataset(files: List[AudioFile], config, split: str, skipped: SkippedF
     ds = ds.shuffle(max(len(files), 1), seed=config.seed, reshuffle_each_iteration=True)
   if repeat:
     ds = ds.repeat()
-  crop = random_crops if training else fixed_crops
+  if training:
+    crop = functools.partial(random_crops, edge_fraction=config.edge_crop_fraction)
+  else:
+    crop = fixed_crops
   ds = ds.map(lambda audio, label: (crop(audio, config.clip_samples, config.clips_per_file), label),
               num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.flat_map(lambda clips, label: tf.data.Dataset.from_tensor_slices(
