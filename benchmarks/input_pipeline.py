@@ -2,7 +2,7 @@ r"""Input pipeline: our tf.data reader + log-mel against librosa, in audio secon
 
 Usage:
   python benchmarks/input_pipeline.py [--num_songs=8 --song_secs=30 --formats=wav,flac,ogg,mp3 \
-      --repetitions=3 --folder=DIR --profile --quick]
+      --repetitions=3 --folder=DIR --profile --reader_overhead --quick]
 
 Per format, the same files go through
   ours     `data.decoded_songs` (tf.data, files decoded in parallel by `audio_io.read_audio`:
@@ -15,10 +15,19 @@ Both are warmed up by one untimed pass. Throughput is the seconds of audio read
 divided by the median wall seconds of a pass over all files. The default files
 are synthesized 44.1 kHz stereo songs (so both sides mix down and resample);
 `--folder` uses up to `--num_songs` of your own files instead (grouped by extension).
+
+`--reader_overhead` also times the decoding alone (no log-mel), in wall and CPU
+seconds, three ways that call the same `audio_io.read_audio`: through tf.data as
+shipped, through tf.data with its autotuner off (a fixed parallelism of one call per
+core), and from a plain Python thread pool of one thread per core. What tf.data adds
+on top of the decoders' own work shows in the CPU column.
 """
 
 import collections
+from concurrent import futures
+import os
 import tempfile
+import time
 from pathlib import Path
 
 from absl import app
@@ -47,6 +56,8 @@ flags.DEFINE_list("formats", ["wav", "flac", "ogg", "mp3"], "Formats of the synt
 flags.DEFINE_integer("num_songs", 8, "Songs per format (or files taken from --folder).")
 flags.DEFINE_float("song_secs", 30.0, "Length of each synthesized song (seconds).")
 flags.DEFINE_string("folder", None, "Read your own files from this folder instead.")
+flags.DEFINE_bool("reader_overhead", False, "Also time the decoding alone through tf.data, "
+                  "through tf.data without its autotuner, and from plain Python threads.")
 
 
 class Ours:
@@ -102,6 +113,42 @@ def serial_ours(paths, config):
     mel.log_mel_db(audio_io.read_audio(path, config.sample_rate_hz)[np.newaxis])
 
 
+def decoders_alone(paths, config):
+  """The three ways of decoding `paths` that `--reader_overhead` compares, by name."""
+  files = [data.AudioFile(str(p), p.name) for p in paths]
+
+  def through_tf_data(options=None):
+    songs = data.decoded_songs(files, config.sample_rate_hz, data.SkippedFiles())
+    songs = songs.map(lambda audio, label: audio).prefetch(tf.data.AUTOTUNE)
+    songs = songs.with_options(options) if options else songs
+    return lambda: [int(audio.shape[0]) for audio in songs]
+
+  fixed = tf.data.Options()
+  fixed.autotune.enabled = False
+  pool = futures.ThreadPoolExecutor(os.cpu_count())
+  read = lambda path: audio_io.read_audio(path, config.sample_rate_hz)
+  return {"tf.data (ours)": through_tf_data(),
+          "tf.data, autotuner off": through_tf_data(fixed),
+          "Python threads": lambda: [len(audio) for audio in pool.map(read, paths)]}
+
+
+def wall_and_cpu_seconds(contenders, repetitions):
+  """({name: wall seconds}, {name: process CPU seconds}) of alternated calls, after a warm-up."""
+  for contender in contenders.values():
+    contender()
+  cpu = {name: [] for name in contenders}
+
+  def with_cpu_time(name, contender):
+    def call():
+      started = time.process_time()
+      contender()
+      cpu[name].append(time.process_time() - started)
+    return call
+  wall = common.alternate({name: with_cpu_time(name, c) for name, c in contenders.items()},
+                          repetitions, warmup=())
+  return wall, cpu
+
+
 def synthesized_files(folder: Path, formats, num_songs: int, song_secs: float):
   return {fmt: [common.write_song(folder / f"song_{i:02d}.{fmt}", song_secs, seed=i)
                 for i in range(num_songs)] for fmt in formats}
@@ -123,7 +170,7 @@ def main(argv):
       by_format = synthesized_files(Path(tmp), FLAGS.formats, num_songs, song_secs)
       source = (f"{num_songs} synthesized songs x {song_secs:g} s per format, "
                 f"{common.SOURCE_RATE_HZ} Hz stereo")
-    rows, notes = [], []
+    rows, notes, overhead_rows = [], [], []
     for fmt, paths in by_format.items():
       audio_seconds = sum(audio_io.duration_seconds(p) for p in paths)
       ours, reference = Ours(paths, config), Librosa(paths, config)
@@ -137,6 +184,12 @@ def main(argv):
                    f"{common.median(times['ours']):.2f}", f"{speed['ours']:.1f}",
                    f"{common.median(times['librosa']):.2f}", f"{speed['librosa']:.1f}",
                    f"{speed['ours'] / speed['librosa']:.2f}x"])
+      if FLAGS.reader_overhead:
+        wall, cpu = wall_and_cpu_seconds(decoders_alone(paths, config), repetitions)
+        for name in wall:
+          overhead_rows.append([fmt, name, f"{common.median(wall[name]):.3f}",
+                                f"{common.median(cpu[name]):.3f}",
+                                f"{audio_seconds / common.median(wall[name]):.1f}"])
       if FLAGS.profile:
         print(f"\n### {fmt}: ours, one file after another (cProfile)")
         print(common.python_profile(lambda paths=paths: serial_ours(paths, config)))
@@ -150,6 +203,12 @@ def main(argv):
        f"hop {config.hop_length}, {config.n_mels} mels",
        f"median of {repetitions} alternated passes after one warm-up pass each; "
        "target: ours / librosa >= 2"] + notes)
+  if overhead_rows:
+    common.print_table(
+        "Decoding alone (audio_io.read_audio), three ways: wall and process CPU seconds a pass",
+        ["format", "decoded through", "wall s", "CPU s", "audio s/s"], overhead_rows,
+        [f"{source}; {os.cpu_count()} threads or parallel calls",
+         f"median of {repetitions} alternated passes after one warm-up pass each"])
 
 
 if __name__ == "__main__":

@@ -54,3 +54,19 @@ def test_quick_run_prints_its_table(script):
                                                       cell)]
       assert numbers, f"{script}: a row without a measured number: {row}"
   assert "uptime:" in result.stdout   # The machine's load is stated beside each table.
+
+
+@pytest.mark.slow
+def test_reader_overhead_times_the_three_readers_on_every_format():
+  result = subprocess.run([sys.executable, str(BENCHMARKS / "input_pipeline.py"), "--quick",
+                           "--reader_overhead", "--formats=wav,ogg"],
+                          capture_output=True, text=True, timeout=1200, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  header, rows = table_rows(result.stdout, "Decoding alone")
+  assert header[:2] == ["format", "decoded"]
+  readers = {(row[0], " ".join(row[1:-3])) for row in rows}
+  assert readers == {(fmt, reader) for fmt in ("wav", "ogg") for reader in
+                     ("tf.data (ours)", "tf.data, autotuner off", "Python threads")}
+  for row in rows:
+    wall, cpu, audio_per_second = map(float, row[-3:])
+    assert wall > 0 and cpu > 0 and audio_per_second > 0, row
