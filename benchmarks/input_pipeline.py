@@ -18,8 +18,8 @@ are synthesized 44.1 kHz stereo songs (so both sides mix down and resample);
 
 `--reader_overhead` also times the decoding alone (no log-mel), in wall and CPU
 seconds, three ways that call the same `audio_io.read_audio`: through tf.data as
-shipped, through tf.data with its autotuner off (a fixed parallelism of one call per
-core), and from a plain Python thread pool of one thread per core. What tf.data adds
+shipped, through tf.data with its autotuner off (the decode map's parallelism then stays
+at its starting value), and from a plain Python thread pool of one thread per core. What tf.data adds
 on top of the decoders' own work shows in the CPU column.
 """
 
