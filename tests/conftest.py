@@ -5,8 +5,12 @@ the tiny model is trained with the real training loop.
 """
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The commands under test are the console scripts installed beside this interpreter, also
+# when pytest runs as `venv/bin/python -m pytest` without the virtual environment activated.
+os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])
 
 import numpy as np  # pylint: disable=g-import-not-at-top
 import pytest
