@@ -26,6 +26,7 @@ from conftest import synth_song
 from wave_music_vae import checkpoints
 from wave_music_vae import config as config_lib
 from wave_music_vae import export
+from wave_music_vae import generation
 from wave_music_vae import inference
 from wave_music_vae import latent
 from wave_music_vae import refinement
@@ -326,15 +327,22 @@ def test_fresh_tensorflow_process_runs_every_signature_like_keras(exported, kera
   _assert_same_audio(out["sample/waveform"], expected)
   _assert_same_audio(out["sample_wav/waveform_bytes"], np.clip(expected, -1, 1))
 
-  # Tweak: flatten, then set dimensions, then add the attribute vector.
-  edited = latent.add_attribute(latent.set_dimensions(latent.flatten(mu, 0.5), [1], [2.5]),
-                                keras_model.attributes["high"], 1.0)
+  # Tweak: flatten, then add the attribute vector, then set dimensions, as the generate
+  # command's LatentEdit does: the set dimension holds its value.
+  edited = latent.set_dimensions(
+      latent.add_attribute(latent.flatten(mu, 0.5), keras_model.attributes["high"], 1.0),
+      [1], [2.5])
+  np.testing.assert_allclose(out["tweak/z"][:, 1], 2.5, atol=1e-6)
+  cli_edit = generation.LatentEdit(sets=((1, 2.5),), flatten_factor=0.5,
+                                   attributes=(("high", 1.0),))
+  np.testing.assert_allclose(out["tweak/z"], cli_edit.apply(mu, keras_model.attributes),
+                             atol=1e-5)
   np.testing.assert_allclose(out["tweak/z"], edited.numpy(), atol=1e-5)
   _assert_same_audio(out["tweak/waveform"], _keras_waveform(model, edited)[0])
   assert out["tweak_wav/waveform_bytes"].shape == (2, clip)
-  edited_wav = latent.add_attribute(
-      latent.set_dimensions(latent.flatten(wav_mu, 0.5), [1], [2.5]),
-      keras_model.attributes["high"], 1.0)
+  edited_wav = latent.set_dimensions(
+      latent.add_attribute(latent.flatten(wav_mu, 0.5), keras_model.attributes["high"], 1.0),
+      [1], [2.5])
   np.testing.assert_allclose(out["tweak_wav/z"], edited_wav.numpy(), atol=1e-5)
 
   # TF Serving's path refuses bad input with the signature's message.

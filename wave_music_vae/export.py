@@ -45,9 +45,10 @@ samples; a shorter one is zero-padded at the end (as training pads short songs),
 to `min_samples = ceil(MIN_CLIP_FRACTION * clip)`; below that it is an error. Whole
 songs are cut into windows and stitched by `wave_music_vae_generate --saved_model`.
 
-Latent edits in `tweak` start from the encoder mean and apply, in order,
-`latent.flatten(flatten_factor)`, `latent.set_dimensions(dimensions, dimension_values)`
-and `latent.add_attribute(vector of attribute, attribute_amount)`; an empty
+Latent edits in `tweak` start from the encoder mean and apply, in the order of
+`wave_music_vae_generate`'s `generation.LatentEdit` (explicit values last, so that they
+hold), `latent.flatten(flatten_factor)`, `latent.add_attribute(vector of attribute,
+attribute_amount)` and `latent.set_dimensions(dimensions, dimension_values)`; an empty
 `attribute` adds nothing. `interpolate` decodes `latent.slerp` between the encoder
 means of row i of each input, endpoints included.
 
@@ -349,8 +350,8 @@ class ServingModule(tf.Module):
     vector, amount = self._attribute_vector(attribute, attribute_amount)
     _, mu, _ = self._encode(clips)
     z = latent.flatten(mu, flatten_factor)
-    z = latent.set_dimensions(z, dimensions, dimension_values)
     z = latent.add_attribute(z, vector, amount)
+    z = latent.set_dimensions(z, dimensions, dimension_values)
     return self._decode(z)[0], z
 
   # Signatures.
