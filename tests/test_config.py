@@ -11,7 +11,6 @@ from wave_music_vae import config as config_lib
 def test_every_shipped_config_loads_and_round_trips(name):
   config = config_lib.load_config(name)
   assert config.name == name
-  assert config.num_frames == 1 + config.clip_samples // config.hop_length
   assert config.frames_per_segment * config.num_segments >= config.num_frames
   assert config_lib.Config.from_dict(json.loads(config.to_json())) == config
 
@@ -55,6 +54,30 @@ def test_invalid_combination_is_rejected():
     config_lib.load_config("tiny", {"data_layout": "mp3s"})
   with pytest.raises(config_lib.ConfigError, match="mel_fmax_hz"):
     config_lib.load_config("tiny", {"mel_fmax_hz": "20000"})
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("hop_length", "0", r"hop_length=0 \(must be in \[1, n_fft\]\)"),
+    ("clips_per_file", "0", r"clips_per_file=0 \(must be positive\)"),
+    ("summary_every_steps", "0", r"summary_every_steps=0 \(must be positive\)"),
+    ("checkpoint_every_steps", "-5", r"checkpoint_every_steps=-5 \(must be positive\)"),
+    ("shuffle_buffer_clips", "0", r"shuffle_buffer_clips=0 \(must be positive\)"),
+    ("free_nats", "-1", r"free_nats=-1.0 \(must not be negative\)"),
+    ("decay_rate", "1.5", r"decay_rate=1.5 \(must be in \(0, 1\]\)"),
+    ("sample_rate_hz", "0", r"sample_rate_hz=0 \(must be positive\)"),
+])
+def test_out_of_range_value_is_a_config_error_naming_it(name, value, message):
+  """Caught when the config is made, not as a ZeroDivisionError or hang later in training."""
+  with pytest.raises(config_lib.ConfigError, match=message):
+    config_lib.load_config("tiny", {name: value})
+
+
+def test_clip_geometry_of_the_gtzan_and_tiny_configs():
+  """4 s at 22050 Hz is 88200 samples, 344 hops of 256 and 345 centred frames; 1 s is 87."""
+  gtzan = config_lib.load_config("gtzan")
+  assert (gtzan.clip_samples, gtzan.num_frames, gtzan.frames_per_segment) == (88200, 345, 22)
+  tiny = config_lib.load_config("tiny")
+  assert (tiny.clip_samples, tiny.num_frames, tiny.frames_per_segment) == (22050, 87, 22)
 
 
 def test_malformed_hparams_item():

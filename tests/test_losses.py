@@ -1,4 +1,4 @@
-"""Loss terms against closed forms: L1 reconstruction, Gaussian KL, free bits, beta ramp."""
+"""Loss terms against closed forms: L1 reconstruction, Gaussian KL, free nats, beta ramp."""
 
 import numpy as np
 import tensorflow as tf
@@ -22,7 +22,7 @@ def test_kl_matches_closed_form():
                              atol=1e-6)
 
 
-def test_free_bits_are_not_penalised():
+def test_free_nats_are_not_penalised():
   kl = tf.constant([0.5, 2.0, 10.0])
   np.testing.assert_allclose(losses.kl_cost(kl, 2.0), [0.0, 0.0, 8.0])
 

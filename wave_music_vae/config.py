@@ -16,7 +16,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Tuple
 
 DATA_LAYOUTS = ("gtzan", "fma", "folder", "tfrecord")
 
@@ -64,7 +64,8 @@ class Config:
   num_segments: int = 16
 
   # Loss.
-  free_bits: float = 48.0                # Nats of KL not penalised (MusicVAE).
+  free_nats: float = 48.0                # Nats of KL not penalised (MusicVAE's free_bits
+                                         # hparam times ln 2).
   max_beta: float = 0.2
   beta_rate: float = 0.99999
 
@@ -87,6 +88,19 @@ class Config:
 
   def __post_init__(self):
     problems = []
+    for field in ("sample_rate_hz", "n_fft", "z_size", "encoder_lstm_units",
+                  "conductor_lstm_units", "decoder_lstm_units", "conductor_embedding_size",
+                  "num_segments", "batch_size", "n_mels", "griffin_lim_iters", "clips_per_file",
+                  "shuffle_buffer_clips", "learning_rate", "checkpoint_every_steps",
+                  "summary_every_steps", "keep_checkpoints"):
+      if getattr(self, field) <= 0:
+        problems.append(f"{field}={getattr(self, field)} (must be positive)")
+    for field in ("free_nats", "max_beta", "min_learning_rate", "clip_norm"):
+      if getattr(self, field) < 0:
+        problems.append(f"{field}={getattr(self, field)} (must not be negative)")
+    for field in ("decay_rate", "beta_rate"):
+      if not 0.0 < getattr(self, field) <= 1.0:
+        problems.append(f"{field}={getattr(self, field)} (must be in (0, 1])")
     if self.data_layout not in DATA_LAYOUTS:
       problems.append(f"data_layout={self.data_layout!r} (valid: {', '.join(DATA_LAYOUTS)})")
     if not 0.0 <= self.eval_fraction < 1.0:
@@ -101,12 +115,7 @@ class Config:
       problems.append(f"mel_fmax_hz={self.mel_fmax_hz} (above Nyquist {self.sample_rate_hz / 2})")
     if not (len(self.conv_channels) == len(self.conv_pool_time) == len(self.conv_pool_freq)):
       problems.append("conv_channels, conv_pool_time and conv_pool_freq must have equal lengths")
-    for field in ("z_size", "encoder_lstm_units", "conductor_lstm_units", "decoder_lstm_units",
-                  "conductor_embedding_size", "num_segments", "batch_size", "n_mels",
-                  "griffin_lim_iters"):
-      if getattr(self, field) <= 0:
-        problems.append(f"{field}={getattr(self, field)} (must be positive)")
-    if self.num_segments > self.num_frames:
+    if not problems and self.num_segments > self.num_frames:  # num_frames needs a valid hop.
       problems.append(f"num_segments={self.num_segments} (more than the {self.num_frames} frames of a clip)")
     if problems:
       raise ConfigError(f"config {self.name!r}: invalid " + "; ".join(problems))
@@ -135,6 +144,14 @@ class Config:
   @classmethod
   def from_dict(cls, values: Mapping[str, Any]) -> "Config":
     return override(cls(), values)
+
+
+def differing_fields(first: Config, second: Config) -> List[str]:
+  """Sorted names of the settings in which two configs differ, their labels (name,
+  description) aside: what makes a checkpoint of one unusable as the other."""
+  second_values = second.to_dict()
+  return sorted(k for k, v in first.to_dict().items()
+                if k not in ("name", "description") and second_values[k] != v)
 
 
 def _field_types() -> dict:

@@ -1,4 +1,4 @@
-"""The VAE objective: log-mel reconstruction + beta * KL above free bits (MusicVAE).
+"""The VAE objective: log-mel reconstruction + beta * KL above free nats (MusicVAE).
 
 Reconstruction is the L1 distance between target and decoded model log-mels,
 summed over frames and mel bins: the negative log-likelihood (up to a constant) of
@@ -8,8 +8,9 @@ distance that spectral losses use (DDSP's multi-scale loss): it does not let a f
 loud errors dominate, and its gradient does not fade as frames get close, so
 fine spectral detail keeps being learnt instead of blurred.
 
-KL is summed over z dimensions, in nats per clip; `free_bits` nats are not
-penalised (MusicVAE's `free_bits`), and beta ramps up as
+KL is summed over z dimensions, in nats per clip; `free_nats` nats are not
+penalised (MusicVAE's `free_bits` hparam, which it converts to nats as
+free_bits * ln 2; here the config holds nats directly), and beta ramps up as
 beta(step) = (1 - beta_rate ** step) * max_beta.
 """
 
@@ -30,9 +31,9 @@ def kl_divergence(mu: tf.Tensor, sigma: tf.Tensor) -> tf.Tensor:
                              - 2.0 * tf.math.log(sigma + 1e-8), axis=-1)
 
 
-def kl_cost(kl: tf.Tensor, free_bits: float) -> tf.Tensor:
+def kl_cost(kl: tf.Tensor, free_nats: float) -> tf.Tensor:
   """KL above the free nats, never negative: [batch] -> [batch]."""
-  return tf.maximum(kl - free_bits, 0.0)
+  return tf.maximum(kl - free_nats, 0.0)
 
 
 def beta(step, max_beta: float, beta_rate: float) -> tf.Tensor:
@@ -46,12 +47,12 @@ def vae_losses(target, predicted, mu, sigma, step, config) -> dict:
 
   Returns dict with `per_example_loss` ([batch], what is minimised: the training
   loop averages it over the global batch), `loss` (its batch mean), `reconstruction_loss`, `kl_loss`
-  (raw KL), `kl_cost` (KL above free bits), `kl_bits` (KL in bits), `beta`, and
+  (raw KL), `kl_cost` (KL above the free nats), `kl_bits` (KL in bits), `beta`, and
   `log_mel_l1_db` (mean |error| in dB, for people).
   """
   recon = reconstruction_loss(target, predicted)
   kl = kl_divergence(mu, sigma)
-  cost = kl_cost(kl, config.free_bits)
+  cost = kl_cost(kl, config.free_nats)
   weight = beta(step, config.max_beta, config.beta_rate)
   per_example = recon + weight * cost
   elements = tf.cast(tf.reduce_prod(tf.shape(target)[1:]), tf.float32)
