@@ -80,6 +80,16 @@ def test_folder_without_audio_fails_early(tmp_path):
   assert "no readable audio among 1 file(s)" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_eval_of_a_run_without_checkpoints_is_refused(song_folder, tmp_path):
+  """A mistyped --run_dir must not evaluate untrained weights and report success."""
+  run_dir = tmp_path / "typo"
+  result = run("--config=tiny", f"--run_dir={run_dir}", f"--examples_path={song_folder}",
+               "--mode=eval", "--eval_num_batches=1")
+  assert result.returncode == 1
+  assert f"{run_dir}: no checkpoint to evaluate" in result.stderr
+  assert "Traceback" not in result.stderr and not run_dir.exists()
+
+
 def _start(run_dir, folder, num_steps=100000):
   return subprocess.Popen([*TRAIN, "--config=tiny", f"--run_dir={run_dir}",
                            f"--examples_path={folder}", f"--num_steps={num_steps}", "--noprogress",

@@ -5,7 +5,9 @@ import pytest
 import tensorflow as tf
 
 from wave_music_vae import config as config_lib
+from wave_music_vae import losses
 from wave_music_vae import training
+from wave_music_vae.model import WaveMusicVAE
 
 from conftest import synth_song
 
@@ -34,6 +36,29 @@ def test_nonfinite_step_is_skipped_and_counted(tiny_config, tmp_path):
     trainer.train(tf.data.Dataset.from_tensors({"audio": bad}).repeat(), 100, progress=False)
   for a, b in zip(frozen, trainer.model.get_weights()):
     np.testing.assert_array_equal(a, b)
+
+
+def test_reported_beta_is_the_one_the_step_s_loss_used(tiny_config, tmp_path):
+  """The third step (step counter 2 while its loss is computed) reports beta(2)."""
+  trainer = training.Trainer(tiny_config, tmp_path)
+  dataset = tf.data.Dataset.from_tensors({"audio": _clips(tiny_config)}).repeat()
+  summary = trainer.train(dataset, 3, progress=False)
+  expected = float(losses.beta(2, tiny_config.max_beta, tiny_config.beta_rate))
+  assert summary.last_losses["beta"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_data_that_gives_no_clips_is_a_training_error(tiny_config, tmp_path):
+  trainer = training.Trainer(tiny_config, tmp_path)
+  empty = tf.data.Dataset.from_tensors({"audio": _clips(tiny_config)}).take(0)
+  with pytest.raises(training.TrainingError, match="the training data gave no clips"):
+    trainer.train(empty, 5, progress=False)
+
+
+def test_mixed_precision_is_this_trainer_s_only(tiny_config, tmp_path):
+  """The float16 policy goes to the trainer's model, not to models made after it."""
+  trainer = training.Trainer(tiny_config, tmp_path, mixed_precision=True)
+  assert trainer.model.dtype_policy.name == "mixed_float16"
+  assert WaveMusicVAE(tiny_config).dtype_policy.name == "float32"
 
 
 def test_checkpoint_restores_exact_step_and_weights(tiny_config, tmp_path):

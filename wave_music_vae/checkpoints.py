@@ -88,8 +88,7 @@ def check_same_config(found: config_lib.Config, expected: Optional[config_lib.Co
   """Raises CheckpointError naming the fields where `found` (the checkpoint's) differs."""
   if expected is None:
     return
-  differing = sorted(k for k, v in found.to_dict().items()
-                     if k not in ("name", "description") and expected.to_dict()[k] != v)
+  differing = config_lib.differing_fields(found, expected)
   if differing:
     shown = ", ".join(f"{k}={getattr(found, k)!r} (not {getattr(expected, k)!r})"
                       for k in differing[:6])
@@ -187,9 +186,12 @@ def _halve_float_datasets(h5_path: Path) -> None:
             key, data=values.astype(np.float16) if node.dtype == np.float32 else values)
         dataset.attrs.update(node.attrs)
 
-  with h5py.File(h5_path, "r") as source, h5py.File(halved, "w") as target:
-    copy(source, target)
-  os.replace(halved, h5_path)
+  try:
+    with h5py.File(h5_path, "r") as source, h5py.File(halved, "w") as target:
+      copy(source, target)
+    os.replace(halved, h5_path)
+  finally:
+    halved.unlink(missing_ok=True)
 
 
 def save_shipped(loaded: LoadedModel, directory, metadata: dict, float16: bool = True) -> Path:
@@ -198,10 +200,13 @@ def save_shipped(loaded: LoadedModel, directory, metadata: dict, float16: bool =
   directory.mkdir(parents=True, exist_ok=True)
   config_lib.save_config(loaded.config, directory / "config.json")
   tmp = directory / (".partial." + WEIGHTS_FILE)
-  loaded.model.save_weights(str(tmp))
-  if float16:
-    _halve_float_datasets(tmp)
-  os.replace(tmp, directory / WEIGHTS_FILE)
+  try:
+    loaded.model.save_weights(str(tmp))
+    if float16:
+      _halve_float_datasets(tmp)
+    os.replace(tmp, directory / WEIGHTS_FILE)
+  finally:  # A failed save leaves the folder's previous weights and no partial file.
+    tmp.unlink(missing_ok=True)
   (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True))
   if loaded.attributes:
     counts = {k: 0 for k in loaded.attributes}

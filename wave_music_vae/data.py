@@ -340,7 +340,9 @@ def parse_example(serialized: tf.Tensor) -> dict:
 def tfrecord_dataset(file_pattern: str, config, split: str, batch_size: Optional[int] = None,
                      repeat: Optional[bool] = None) -> tf.data.Dataset:
   """Batched clips from TFRecords in the feature spec above (`--examples_path=PREFIX*`)."""
-  paths = sorted(tf.io.gfile.glob(file_pattern))
+  if split not in SPLITS:
+    raise DataError(f"split {split!r}; valid: {', '.join(SPLITS)}")
+  paths = sorted(p for p in tf.io.gfile.glob(file_pattern) if not tf.io.gfile.isdir(p))
   if not paths:
     not_a_folder = "" if Path(file_pattern).is_dir() else "no such folder of songs, and "
     raise DataError(f"{file_pattern}: {not_a_folder}no TFRecord files match")

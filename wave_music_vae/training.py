@@ -100,8 +100,7 @@ def prepare_run_dir(run_dir, config: config_lib.Config) -> None:
   saved_path = run_dir / "config.json"
   if saved_path.exists():
     saved = config_lib.load_config(str(saved_path))
-    differing = sorted(k for k, v in config.to_dict().items()
-                       if k not in ("name", "description") and saved.to_dict()[k] != v)
+    differing = config_lib.differing_fields(config, saved)
     if differing:
       raise TrainingError(
           f"{run_dir} was trained with config {saved.name!r}, which differs in "
@@ -182,11 +181,18 @@ class Trainer:
     self.strategy = strategy or tf.distribute.get_strategy()
     self.max_consecutive_nonfinite = max_consecutive_nonfinite
     self.is_chief = _is_chief(self.strategy)
+    # Layers take the global dtype policy when they are made: set it for this model
+    # only, and put the caller's back.
+    previous_policy = keras.mixed_precision.dtype_policy()
     if mixed_precision:
       keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+      with self.strategy.scope():
+        self.model = WaveMusicVAE(config)
+        self.model.build()
+    finally:
+      keras.mixed_precision.set_dtype_policy(previous_policy)
     with self.strategy.scope():
-      self.model = WaveMusicVAE(config)
-      self.model.build()
       self.learning_rate = MusicVaeLearningRate(config.learning_rate, config.min_learning_rate,
                                                 config.decay_rate)
       optimizer = keras.optimizers.Adam(self.learning_rate, global_clipnorm=config.clip_norm)
@@ -270,7 +276,7 @@ class Trainer:
     global_loss = context.all_reduce(tf.distribute.ReduceOp.SUM, loss)
     finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads]
                            + [tf.math.is_finite(global_loss)])
-    terms = {k: terms[k] for k in LOSS_KEYS if k != "loss"}
+    terms = {k: terms[k] for k in list(LOSS_KEYS) + ["beta"] if k != "loss"}
     terms["loss"] = loss * tf.cast(context.num_replicas_in_sync, tf.float32)
     return terms, grads, finite
 
@@ -335,7 +341,10 @@ class Trainer:
     consecutive_nonfinite = 0
     with stop.installed(), writer.as_default():
       while int(self.step.numpy()) < num_steps and stop.signal_name is None:
-        batch = next(distributed)
+        batch = next(distributed, None)
+        if batch is None:
+          raise TrainingError("the training data gave no clips: its split is empty or none "
+                              "of its files could be read")
         losses = {k: float(v) for k, v in train_step(batch).items()}
         step = int(self.step.numpy())
         consecutive_nonfinite = consecutive_nonfinite + 1 if losses.pop("skipped") else 0
@@ -343,7 +352,6 @@ class Trainer:
           raise TrainingError(f"{consecutive_nonfinite} steps in a row had a NaN/Inf loss or "
                               f"gradient (last at step {step}); weights were not updated and "
                               "the last checkpoint is intact: lower --hparams=learning_rate")
-        losses["beta"] = _beta(self.config, step)
         bar.update(step, [(k, losses[k]) for k in list(LOSS_KEYS) + ["beta"]])
         if step % self.config.summary_every_steps == 0:
           for name, value in losses.items():
@@ -402,10 +410,6 @@ class Trainer:
         for k in LOSS_KEYS:
           tf.summary.scalar(f"losses/{k}", means[k], step=step)
     return means
-
-
-def _beta(config, step: int) -> float:
-  return float((1.0 - config.beta_rate ** step) * config.max_beta)
 
 
 def format_losses(values: dict) -> str:

@@ -63,8 +63,7 @@ def main(argv):
       raise common.UsageError(f"--{name} is required")
   config = common.load_config()
   training.seed_everything(config.seed)
-  layout = "tfrecord" if config.data_layout == "tfrecord" else config.data_layout
-  source = data.DatasetSource(FLAGS.examples_path, layout)
+  source = data.DatasetSource(FLAGS.examples_path, config.data_layout)
   strategy = training.choose_strategy(FLAGS.tpu)
   if FLAGS.mode == "train":
     # The data is checked before the run directory is made, so that a bad
@@ -75,6 +74,8 @@ def main(argv):
       print(f"{source.examples_path}: {len(files)} training file(s); first readable: {readable}")
     train_dataset = source.dataset(config, "train", cache=FLAGS.cache_decoded_audio)
   trainer = training.Trainer(config, FLAGS.run_dir, strategy, FLAGS.mixed_precision)
+  if FLAGS.mode == "eval" and not trainer.latest_checkpoint():
+    raise common.UsageError(f"{FLAGS.run_dir}: no checkpoint to evaluate (train there first)")
   warm_start = FLAGS.warm_start_from if FLAGS.mode == "train" else None
   if warm_start and trainer.latest_checkpoint():
     print(f"{FLAGS.run_dir} has a checkpoint of its own: resuming it, not warm-starting")
