@@ -81,6 +81,9 @@ def test_kl_per_dimension_of_known_posteriors():
   sigma = np.full((3, 1), np.exp(-1.0))
   np.testing.assert_allclose(metrics.kl_per_dimension(np.zeros((3, 1)), sigma),
                              [0.5 * (np.exp(-2.0) + 1.0)])
+  # A sigma that underflowed to 0 gives a large but finite KL: 0.5 (0 - 1 - 2 ln 1e-8).
+  np.testing.assert_allclose(metrics.kl_per_dimension(np.zeros((1, 1)), np.zeros((1, 1))),
+                             [0.5 * (-1.0 - 2.0 * np.log(1e-8))])
 
 
 def test_active_units_counts_dimensions_whose_mu_varies():

@@ -1,7 +1,8 @@
 """Encoder: Conv2D front end over the log-mel, then MusicVAE's bidirectional LSTM.
 
 log-mel [batch, frames, n_mels]
-  -> ConvBlock2D x len(conv_channels)        [batch, frames / prod(pool_time), mels', channels]
+  -> ConvBlock2D x len(conv_channels)        [batch, steps, mels', channels]
+     (steps: frames divided by each pool_time in turn, rounding up)
   -> flatten (mels', channels) per step      [batch, steps, mels' * channels]
   -> Bidirectional LSTM, final states of both directions concatenated
   -> mu = Dense(z_size), sigma = softplus(Dense(z_size))   each [batch, z_size]

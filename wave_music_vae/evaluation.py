@@ -35,7 +35,6 @@ from wave_music_vae.config import Config
 
 INTERPOLATION_STEPS = 7
 TEMPERATURES = (0.5, 1.0)
-MAX_DB = 60.0  # Ceiling of log-mels fed to the inverse, as MelSpectrogram.denormalize.
 
 
 class EvaluationError(ValueError):
@@ -149,7 +148,7 @@ class MelInverter:
 
   def to_waveform(self, log_mel_db: np.ndarray):
     """Log-mel dB [batch, frames, n_mels] -> (waveform [batch, clip_samples],), Griffin-Lim."""
-    clipped = np.clip(log_mel_db, self.config.db_floor, MAX_DB).astype(np.float32)
+    clipped = np.clip(log_mel_db, self.config.db_floor, spectral.MAX_DB).astype(np.float32)
     return (self._to_waveform(tf.convert_to_tensor(clipped)).numpy(),)
 
 

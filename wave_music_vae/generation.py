@@ -37,9 +37,8 @@ input song(s) and the outputs: float32 [num_outputs, samples], 5 outputs of a
 10-minute song at 22050 Hz are 265 MB.
 
 Outputs louder than PEAK_LIMIT are scaled down to it rather than clipped. Griffin-Lim
-draws a clip's starting phases by its place in the decoded batch, so one code decoded
-in two different batches gives the same spectrogram but not the same samples: compare
-outputs by their log-mels, not sample by sample.
+starts every clip from the same seeded phases (`spectral.griffin_lim`), so a code
+decodes to the same samples whichever batch it is decoded in.
 
 Outputs are named as in Magenta's `music_vae_generate`:
 `<mode>_<YYYY-mm-dd>_<HHMMSS>-<i>-of-<n>.<format>`, i counting from 000.
@@ -301,8 +300,7 @@ def sample(backend: Backend, num_outputs: int = 5, temperature: float = 0.5, see
   if temperature <= 0:
     raise GenerationError(f"temperature must be positive (got {temperature})")
   grid = WindowGrid.for_song(backend.config.clip_samples, backend.config.clip_samples)
-  z = temperature * tf.random.stateless_normal([num_outputs, backend.config.z_size],
-                                               seed=[seed, 1])
+  z = latent.prior_sample(num_outputs, backend.config.z_size, temperature, seed)
   labels = [f"sample {i:03d}" for i in range(num_outputs)]
   return _render(backend, "sample", z.numpy()[np.newaxis], grid, labels, (), griffin_lim_iters,
                  _Progress(num_outputs, progress))

@@ -6,6 +6,7 @@ All vectors are float32 `[..., z_size]`; the prior is N(0, I).
   max_out                      push one dimension to k prior standard deviations
   flatten                      shrink toward the prior mean (0) by a factor
   add_attribute                add amount * an attribute vector (label mean - overall mean)
+  prior_sample                 seeded draws from the prior at a temperature
 """
 
 import tensorflow as tf
@@ -74,6 +75,15 @@ def max_out(z: tf.Tensor, dimension, num_stddevs: float = 3.0) -> tf.Tensor:
 def flatten(z: tf.Tensor, factor) -> tf.Tensor:
   """Shrinks z toward the prior mean: z * (1 - factor). factor 0 keeps z, 1 gives 0."""
   return tf.convert_to_tensor(z, tf.float32) * (1.0 - tf.cast(factor, tf.float32))
+
+
+def prior_sample(num_samples, z_size: int, temperature, seed) -> tf.Tensor:
+  """`num_samples` draws of N(0, temperature^2 I): float32 [num_samples, z_size].
+
+  The same seed gives the same codes (a stateless generator), in Python or in a graph.
+  """
+  return tf.cast(temperature, tf.float32) * tf.random.stateless_normal(
+      [num_samples, z_size], seed=tf.stack([tf.cast(seed, tf.int64), tf.constant(1, tf.int64)]))
 
 
 def add_attribute(z: tf.Tensor, attribute_vector: tf.Tensor, amount) -> tf.Tensor:

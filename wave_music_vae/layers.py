@@ -56,7 +56,8 @@ class ConvBlock2D(keras.layers.Layer):
   """Music auto-tagging CNN block: 3x3 Conv2D -> batch norm -> ReLU -> max pool.
 
   Input shape: `[batch, frames, mel_bins, channels_in]`.
-  Output shape: `[batch, frames // pool_time, mel_bins // pool_freq, filters]`.
+  Output shape: `[batch, ceil(frames / pool_time), ceil(mel_bins / pool_freq), filters]`
+  (max pooling with "same" padding keeps a partial last window).
   """
 
   def __init__(self, filters, pool_time=2, pool_freq=2, **kwargs):

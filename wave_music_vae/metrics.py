@@ -180,11 +180,14 @@ def kl_per_dimension(mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
   """KL(N(mu, sigma^2) || N(0, 1)) per latent dimension, averaged over clips, in nats.
 
   mu, sigma [clips, z_size] -> float64 [z_size]:
-  0.5 * mean over clips of (mu^2 + sigma^2 - 1 - ln sigma^2). Sums to the KL of the
-  whole (diagonal) posterior.
+  0.5 * mean over clips of (mu^2 + sigma^2 - 1 - 2 ln sigma), with sigma taken as at
+  least 1e-8 in the log, so that a sigma that underflowed to 0 gives a large, finite KL
+  (the training loss, `losses.kl_divergence`, adds 1e-8 for the same reason). Sums to
+  the KL of the whole (diagonal) posterior.
   """
   mu, sigma = np.asarray(mu, np.float64), np.asarray(sigma, np.float64)
-  return 0.5 * np.mean(mu ** 2 + sigma ** 2 - 1.0 - np.log(sigma ** 2), axis=0)
+  return 0.5 * np.mean(mu ** 2 + sigma ** 2 - 1.0 - 2.0 * np.log(np.maximum(sigma, 1e-8)),
+                       axis=0)
 
 
 def active_units(mu: np.ndarray, threshold: float = ACTIVE_UNIT_VARIANCE) -> int:

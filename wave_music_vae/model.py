@@ -14,6 +14,7 @@ model rebuilds itself from `config.json` alone.
 import keras
 import tensorflow as tf
 
+from wave_music_vae import latent
 from wave_music_vae import losses
 from wave_music_vae.config import Config
 from wave_music_vae.decoders import HierarchicalDecoder
@@ -85,9 +86,7 @@ class WaveMusicVAE(keras.Model):
 
   def sample(self, num_samples: int, temperature: float = 1.0, seed: int = 0):
     """Decodes `num_samples` draws z ~ N(0, temperature^2 I): -> [n, frames, n_mels]."""
-    z = temperature * tf.random.stateless_normal([num_samples, self.config.z_size],
-                                                 seed=[seed, 1])
-    return self.decode(z)
+    return self.decode(latent.prior_sample(num_samples, self.config.z_size, temperature, seed))
 
   def to_waveform(self, model_log_mel, iterations=None, seed: int = 0):
     """model log-mel [batch, frames, n_mels] -> waveform [batch, clip_samples] (Griffin-Lim)."""
@@ -101,7 +100,8 @@ class WaveMusicVAE(keras.Model):
                              outputs["sigma"], step, self.config)
 
   def get_config(self):
-    return {"config": self.config.to_dict(), "name": self.name}
+    """The experiment config beside Keras' own (name, trainable, dtype policy)."""
+    return {**super().get_config(), "config": self.config.to_dict()}
 
   @classmethod
   def from_config(cls, config):

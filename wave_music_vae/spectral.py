@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 AMIN = 1e-10  # Smallest power before the log (librosa's power_to_db default).
+MAX_DB = 60.0  # Ceiling of log-mels fed to the mel inverse, so that it stays finite.
 
 
 def stft(waveforms: tf.Tensor, n_fft: int, hop_length: int) -> tf.Tensor:
@@ -195,9 +196,6 @@ class MelSpectrogram:
     return mel_matrix(self.sample_rate_hz, self.n_fft, self.n_mels, self.mel_fmin_hz,
                       self.mel_fmax_hz)
 
-  def num_frames(self, num_samples: int) -> int:
-    return 1 + num_samples // self.hop_length
-
   def log_mel_db(self, waveforms: tf.Tensor) -> tf.Tensor:
     """waveforms [batch, samples] -> log-mel in dB [batch, frames, n_mels], >= db_floor."""
     power = power_spectrogram(tf.cast(waveforms, tf.float32), self.n_fft, self.hop_length)
@@ -209,8 +207,8 @@ class MelSpectrogram:
     return (log_mel_db - self.db_center) / self.db_scale
 
   def denormalize(self, model_log_mel: tf.Tensor) -> tf.Tensor:
-    """Model log-mel -> dB, clipped to [db_floor, 60 dB] so the inverse stays finite."""
-    return tf.clip_by_value(model_log_mel * self.db_scale + self.db_center, self.db_floor, 60.0)
+    """Model log-mel -> dB, clipped to [db_floor, MAX_DB] so the inverse stays finite."""
+    return tf.clip_by_value(model_log_mel * self.db_scale + self.db_center, self.db_floor, MAX_DB)
 
   def __call__(self, waveforms: tf.Tensor) -> tf.Tensor:
     """waveforms [batch, samples] -> model log-mel [batch, frames, n_mels]."""

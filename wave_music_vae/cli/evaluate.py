@@ -75,9 +75,13 @@ def _check_flags() -> None:
 
 def _write_json(results: dict, path: Path) -> None:
   """Writes atomically: a temp file beside `path`, then a rename."""
+  text = json.dumps(results, indent=2, allow_nan=False, ensure_ascii=False)
   tmp = path.with_name(f".{path.name}.partial")
-  tmp.write_text(json.dumps(results, indent=2, allow_nan=False, ensure_ascii=False))
-  os.replace(tmp, path)
+  try:
+    tmp.write_text(text)
+    os.replace(tmp, path)
+  finally:
+    tmp.unlink(missing_ok=True)
 
 
 def main(argv):

@@ -27,9 +27,14 @@ CLIP_SECONDS = 6.0
 PEAK = 0.5
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("output_dir", str(Path(__file__).resolve().parent),
-                    "Where to write the WAVs (default: this package folder).")
-flags.DEFINE_bool("overwrite", False, "Replace existing example files.")
+
+
+def _define_flags():
+  """Only when run as a program: importing this module must not claim flag names that the
+  command-line tools define too (`--output_dir`)."""
+  flags.DEFINE_string("output_dir", str(Path(__file__).resolve().parent),
+                      "Where to write the WAVs (default: this package folder).")
+  flags.DEFINE_bool("overwrite", False, "Replace existing example files.")
 
 
 def _sequence(notes, qpm: float):
@@ -119,4 +124,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(lambda argv: sys.exit(main(argv)))
