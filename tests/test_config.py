@@ -72,6 +72,20 @@ def test_out_of_range_value_is_a_config_error_naming_it(name, value, message):
     config_lib.load_config("tiny", {name: value})
 
 
+@pytest.mark.parametrize("name", ["learning_rate", "free_nats", "clip_seconds"])
+def test_non_finite_value_is_a_config_error(name):
+  with pytest.raises(config_lib.ConfigError, match=f"{name}=nan \\(must be finite\\)"):
+    config_lib.load_config("tiny", {name: "nan"})
+
+
+def test_config_saved_before_the_free_nats_rename_loads(tmp_path):
+  saved = json.loads(config_lib.load_config("tiny").to_json())
+  saved["free_bits"] = saved.pop("free_nats")
+  path = tmp_path / "config.json"
+  path.write_text(json.dumps(saved))
+  assert config_lib.load_config(str(path)) == config_lib.load_config("tiny")
+
+
 def test_clip_geometry_of_the_gtzan_and_tiny_configs():
   """4 s at 22050 Hz is 88200 samples, 344 hops of 256 and 345 centred frames; 1 s is 87."""
   gtzan = config_lib.load_config("gtzan")

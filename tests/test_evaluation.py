@@ -140,3 +140,11 @@ def test_evaluate_command_rejects_bad_flags_in_one_line(tmp_path, song_folder):
       f"wave_music_vae_evaluate: error: --output_json={existing} exists; "
       "pass --overwrite to replace it")
   assert existing.read_text() == "{}"
+  # Even with --overwrite, a song among the inputs is never replaced by the JSON.
+  song = next(song_folder.rglob("*.wav"))
+  before = song.read_bytes()
+  result = _evaluate_command(f"--examples_path={song_folder}", f"--output_json={song}",
+                             "--overwrite")
+  assert result.returncode == 1 and song.read_bytes() == before
+  assert result.stderr.strip().splitlines()[-1] == (
+      f"wave_music_vae_evaluate: error: --output_json={song}: the name must end in .json")

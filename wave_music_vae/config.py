@@ -13,12 +13,17 @@ choices on error.
 
 import dataclasses
 import json
+import math
 import os
 import sys
 from pathlib import Path
 from typing import Any, List, Mapping, Optional, Tuple
 
 DATA_LAYOUTS = ("gtzan", "fma", "folder", "tfrecord")
+
+
+# Fields renamed since configs were first saved: old name -> new name (same value and unit).
+RENAMED_FIELDS = {"free_bits": "free_nats"}
 
 
 class ConfigError(ValueError):
@@ -87,7 +92,12 @@ class Config:
   keep_checkpoints: int = 3
 
   def __post_init__(self):
-    problems = []
+    problems = [f"{field.name}={getattr(self, field.name)} (must be finite)"
+                for field in dataclasses.fields(self)
+                if isinstance(getattr(self, field.name), float)
+                and not math.isfinite(getattr(self, field.name))]
+    if problems:  # The checks below would compute with them.
+      raise ConfigError(f"config {self.name!r}: invalid " + "; ".join(problems))
     for field in ("sample_rate_hz", "n_fft", "z_size", "encoder_lstm_units",
                   "conductor_lstm_units", "decoder_lstm_units", "conductor_embedding_size",
                   "num_segments", "batch_size", "n_mels", "griffin_lim_iters", "clips_per_file",
@@ -190,6 +200,10 @@ def _coerce(name: str, value: Any) -> Any:
 def override(config: Config, values: Mapping[str, Any]) -> Config:
   """Returns `config` with `values` replaced, validating names and types."""
   fields = _field_types()
+  values = dict(values)
+  for old, new in RENAMED_FIELDS.items():  # Configs saved before a rename still load.
+    if old in values and new not in values:
+      values[new] = values.pop(old)
   unknown = sorted(set(values) - set(fields))
   if unknown:
     raise ConfigError(f"unknown hparam(s) {', '.join(unknown)}; valid names: {', '.join(sorted(fields))}")

@@ -67,6 +67,8 @@ def _check_flags() -> None:
       raise common.UsageError(f"--{name}={FLAGS[name].value}: need at least 2 clips")
   if FLAGS.output_json:
     output = Path(FLAGS.output_json)
+    if output.suffix.lower() != ".json":  # Never over a song of --examples_path.
+      raise common.UsageError(f"--output_json={output}: the name must end in .json")
     if output.exists() and not FLAGS.overwrite:
       raise common.UsageError(f"--output_json={output} exists; pass --overwrite to replace it")
     if not output.parent.is_dir():
