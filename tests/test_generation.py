@@ -208,6 +208,14 @@ def test_edits_are_checked_against_the_model(backend):
     generation.tweak(backend, synth_song(1.0), generation.LatentEdit(attributes=(("jazz", 1.0),)))
   with pytest.raises(generation.GenerationError, match="flatten factor"):
     generation.tweak(backend, synth_song(1.0), generation.LatentEdit(flatten_factor=1.5))
+  for temperature in (0.0, float("nan")):
+    with pytest.raises(generation.GenerationError, match="temperature must be positive and finite"):
+      generation.sample(backend, 1, temperature)
+  # NaN or infinite amounts would decode to silence: refused, not written.
+  for edit in (generation.LatentEdit(sets=((3, float("nan")),)),
+               generation.LatentEdit(scales=((1, float("inf")),))):
+    with pytest.raises(generation.GenerationError, match="must be finite"):
+      generation.tweak(backend, synth_song(1.0), edit)
 
 
 @pytest.mark.parametrize("text, expected", [("3:1.5", ("set", 3, 1.5)), ("0:-2", ("set", 0, -2.0)),

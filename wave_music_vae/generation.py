@@ -45,6 +45,7 @@ Outputs are named as in Magenta's `music_vae_generate`:
 """
 
 import dataclasses
+import math
 import os
 import time
 from pathlib import Path
@@ -297,8 +298,8 @@ def sample(backend: Backend, num_outputs: int = 5, temperature: float = 0.5, see
   """
   if num_outputs < 1:
     raise GenerationError(f"num_outputs must be at least 1 (got {num_outputs})")
-  if temperature <= 0:
-    raise GenerationError(f"temperature must be positive (got {temperature})")
+  if not 0 < temperature < math.inf:  # NaN fails too.
+    raise GenerationError(f"temperature must be positive and finite (got {temperature})")
   grid = WindowGrid.for_song(backend.config.clip_samples, backend.config.clip_samples)
   z = latent.prior_sample(num_outputs, backend.config.z_size, temperature, seed)
   labels = [f"sample {i:03d}" for i in range(num_outputs)]
@@ -342,6 +343,10 @@ class LatentEdit:
       if name not in attribute_vectors:
         available = ", ".join(sorted(attribute_vectors)) or "none"
         raise GenerationError(f"unknown attribute {name!r} (this checkpoint has: {available})")
+    amounts = ([v for _, v in self.sets + self.scales + self.attributes]
+               + [self.max_out_stddevs])
+    if not all(math.isfinite(v) for v in amounts):
+      raise GenerationError("latent edits must be finite numbers (got NaN or infinity)")
     if not 0.0 <= self.flatten_factor <= 1.0:
       raise GenerationError(f"flatten factor {self.flatten_factor}: must be in [0, 1]")
 
