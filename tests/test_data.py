@@ -116,14 +116,19 @@ def test_folder_dataset_skips_and_counts_bad_files(tmp_path, tiny_config):
     _touch_song(tmp_path / "a" / f"s{i}.wav", seconds=2.0, seed=i)
   (tmp_path / "a" / "broken.wav").write_bytes(b"RIFF\x00\x00garbage")
   (tmp_path / "a" / "empty.mp3").write_bytes(b"")
+  for name, value in (("nan.wav", np.nan), ("unscaled.wav", 1e30)):
+    soundfile.write(str(tmp_path / "a" / name), np.full(8000, value, np.float32), 8000,
+                    subtype="FLOAT")
   source = data.DatasetSource(str(tmp_path), "folder")
   files = source.files("train", 0.0)
-  assert len(files) == 5
+  assert len(files) == 7
   dataset = data.folder_dataset(files, tiny_config, "eval", source.skipped, batch_size=2)
   clips = np.concatenate([b["audio"].numpy() for b in dataset])
   assert clips.shape == (3 * 2, tiny_config.clip_samples)  # 2 s songs -> 2 fixed 1 s crops
-  assert len(source.skipped) == 2
-  assert any("broken.wav" in p for p in source.skipped.causes)
+  assert np.all(np.isfinite(clips)) and np.max(np.abs(clips)) <= 1.0
+  assert len(source.skipped) == 4
+  for name in ("broken.wav", "empty.mp3", "nan.wav", "unscaled.wav"):
+    assert any(name in p for p in source.skipped.causes), name
   train = data.folder_dataset(files, tiny_config, "train", source.skipped)
   batch = next(iter(train.take(1)))
   assert batch["audio"].shape == (tiny_config.batch_size, tiny_config.clip_samples)
@@ -171,6 +176,26 @@ def test_missing_pattern_is_a_data_error(tmp_path, tiny_config):
     data.tfrecord_dataset(str(tmp_path / "records"), tiny_config, "train")
   with pytest.raises(data.DataError, match="split 'test'; valid: train, eval"):
     data.tfrecord_dataset(str(tmp_path / "none*"), tiny_config, "test")
+
+
+def test_a_song_or_a_stray_file_as_examples_path_says_what_it_is(tmp_path, tiny_config):
+  song = tmp_path / "one song.wav"
+  _touch_song(song)
+  for layout in ("folder", "gtzan"):
+    with pytest.raises(data.DataError) as error:
+      data.DatasetSource(str(song), layout).dataset(tiny_config, "train")
+    assert str(error.value) == (f"{song}: an audio file, not a folder of songs (put it in a "
+                                "folder and give the folder)")
+    with pytest.raises(data.DataError, match="an audio file, not a folder of songs"):
+      data.list_audio_files(song, layout)
+  notes = tmp_path / "notes.txt"
+  notes.write_text("not a TFRecord, not a folder " * 10)
+  with pytest.raises(data.DataError) as error:
+    data.DatasetSource(str(notes), "folder").dataset(tiny_config, "train")
+  assert str(error.value) == (f"{notes}: not a TFRecord of clips as prepared by "
+                              "wave_music_vae_prepare_tfrecord (DataLossError)")
+  with pytest.raises(data.DataError, match=f"{notes}: not a folder"):
+    data.list_audio_files(notes, "folder")
 
 
 def test_long_files_are_read_in_windows(tmp_path):

@@ -47,6 +47,10 @@ _SOUNDFILE_WRITE_FORMATS = {".wav": "PCM_16", ".flac": "PCM_16"}
 _TFIO_LOCK = threading.Lock()
 # libsndfile's frame count for a file whose header gives none (a FLAC written to a pipe).
 _UNKNOWN_FRAMES = 2 ** 63 - 1
+# Largest |sample| accepted (60 dB over full scale). Float audio beyond it is
+# not scaled to [-1, 1] (e.g. int16 values stored as float) and would saturate
+# the log-mel ceiling or overflow float32 power spectra.
+MAX_PEAK = 1000.0
 
 
 class AudioReadError(Exception):
@@ -197,7 +201,8 @@ def read_audio(path, sample_rate_hz: int, offset_seconds: float = 0.0,
 
   Raises:
     AudioReadError: the file is missing, empty, not audio, or holds no samples
-      in the window, or non-finite samples; the message names the file and cause.
+      in the window, or non-finite samples, or samples beyond MAX_PEAK; the
+      message names the file and cause.
   """
   path = Path(path)
   if not path.is_file():
@@ -217,6 +222,10 @@ def read_audio(path, sample_rate_hz: int, offset_seconds: float = 0.0,
     mono = mix_down(samples)
     if not np.all(np.isfinite(mono)):
       raise AudioReadError(path, "contains NaN or infinite samples")
+    peak = float(np.max(np.abs(mono)))
+    if peak > MAX_PEAK:
+      raise AudioReadError(path, f"samples reach {peak:.3g}, far outside full scale [-1, 1] "
+                           "(float audio must be scaled to [-1, 1])")
     return resample(mono, int(rate), sample_rate_hz)
   raise AudioReadError(path, "not readable as audio (" + "; ".join(causes) + ")")
 

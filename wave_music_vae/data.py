@@ -157,11 +157,22 @@ def list_fma(root) -> List[AudioFile]:
 LISTERS = {"gtzan": list_gtzan, "fma": list_fma, "folder": list_folder}
 
 
+def _not_a_folder(path) -> DataError:
+  """The error for a path that should be a folder of songs but is not."""
+  path = Path(path)
+  if path.is_file() and path.suffix.lower() in audio_io.AUDIO_EXTENSIONS:
+    return DataError(f"{path}: an audio file, not a folder of songs (put it in a folder and "
+                     "give the folder)")
+  if path.exists():
+    return DataError(f"{path}: not a folder")
+  return DataError(f"{path}: no such folder")
+
+
 def list_audio_files(root, layout: str) -> List[AudioFile]:
   if layout not in LISTERS:
     raise DataError(f"layout {layout!r} lists no folder; valid: {', '.join(LISTERS)}")
   if not Path(root).is_dir():
-    raise DataError(f"{root}: no such folder")
+    raise _not_a_folder(root)
   return LISTERS[layout](root)
 
 
@@ -343,6 +354,8 @@ def tfrecord_dataset(file_pattern: str, config, split: str, batch_size: Optional
   if split not in SPLITS:
     raise DataError(f"split {split!r}; valid: {', '.join(SPLITS)}")
   paths = sorted(p for p in tf.io.gfile.glob(file_pattern) if not tf.io.gfile.isdir(p))
+  if Path(file_pattern).suffix.lower() in audio_io.AUDIO_EXTENSIONS:
+    raise _not_a_folder(file_pattern)
   if not paths:
     not_a_folder = "" if Path(file_pattern).is_dir() else "no such folder of songs, and "
     raise DataError(f"{file_pattern}: {not_a_folder}no TFRecord files match")
@@ -353,7 +366,11 @@ def tfrecord_dataset(file_pattern: str, config, split: str, batch_size: Optional
   ds = ds.map(parse_example, num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.filter(lambda ex: ex["split"] == split)
 
-  first = next(iter(tf.data.TFRecordDataset(paths[:1]).map(parse_example).take(1)), None)
+  try:
+    first = next(iter(tf.data.TFRecordDataset(paths[:1]).map(parse_example).take(1)), None)
+  except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+    raise DataError(f"{paths[0]}: not a TFRecord of clips as prepared by "
+                    f"wave_music_vae_prepare_tfrecord ({type(e).__name__})") from e
   if first is not None and int(first["sample_rate_hz"]) != config.sample_rate_hz:
     raise DataError(f"{paths[0]}: clips are at {int(first['sample_rate_hz'])} Hz, not the "
                     f"config rate of {config.sample_rate_hz} Hz; prepare them again with "
