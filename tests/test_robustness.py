@@ -515,3 +515,37 @@ def test_verbose_shows_the_traceback(tmp_path):
       "wave_music_vae_train: error: no readable audio among 1 file(s); "
       "1 unreadable file(s) skipped")
   assert not (tmp_path / "run").exists()  # the data is checked before the run folder is made
+
+
+# Every command, an output location that cannot be written --------------------------------
+
+
+WRITERS = {
+    "wave_music_vae_train": lambda run, songs, out: [
+        "--config=tiny", f"--run_dir={out}", f"--examples_path={songs}"],
+    "wave_music_vae_generate": lambda run, songs, out: [
+        f"--run_dir={run}", "--mode=sample", f"--output_dir={out}"],
+    "wave_music_vae_export": lambda run, songs, out: [f"--run_dir={run}", f"--export_dir={out}"],
+    "wave_music_vae_evaluate": lambda run, songs, out: [
+        f"--run_dir={run}", f"--examples_path={songs}", f"--output_json={out}"],
+    "wave_music_vae_prepare_tfrecord": lambda run, songs, out: [
+        f"--input_audio_filepatterns={songs}", f"--output_tfrecord_path={out}"],
+}
+
+
+@pytest.mark.parametrize("program", [_needs_extra(program) for program in sorted(WRITERS)])
+def test_every_command_refuses_an_unwritable_output_before_working(trained_run_dir, input_folder,
+                                                                   tmp_path, program):
+  """An output under a file, or in /sys (where even root makes no files): one line, at once."""
+  blocker = tmp_path / "notes.txt"
+  blocker.write_text("a file where a folder should be")
+  before = _listing(trained_run_dir)
+  out = blocker / "out.json"
+  done = _run(program, *WRITERS[program](trained_run_dir, input_folder, out))
+  _one_line_error(done, program, f"{out}: cannot be made: {blocker} is not a folder")
+  if Path("/sys").is_dir():
+    out = Path("/sys/wave_music_vae_out.json")
+    done = _run(program, *WRITERS[program](trained_run_dir, input_folder, out))
+    _one_line_error(done, program, f"{out}: cannot be written in /sys (")
+  assert _listing(tmp_path) == {"notes.txt": b"a file where a folder should be"}
+  assert _listing(trained_run_dir) == before

@@ -57,6 +57,7 @@ import tensorflow as tf
 
 from wave_music_vae import audio_io
 from wave_music_vae import latent
+from wave_music_vae import output_locations
 from wave_music_vae.inference import Backend
 
 MODES = ("interpolate", "sample", "reconstruct", "tweak")
@@ -443,27 +444,16 @@ def plot_path(output_dir, mode: str, date_and_time: str) -> Path:
   return Path(output_dir) / f"{mode}_{date_and_time}.png"
 
 
-def _check_folder_can_hold_files(folder: Path) -> None:
-  """Raises GenerationError unless `folder` is, or can be made as, a folder we may write in."""
-  existing = folder
-  while not existing.exists():
-    existing = existing.parent
-  if not existing.is_dir():
-    cause = "not a folder" if existing == folder else f"cannot be made: {existing} is not a folder"
-    raise GenerationError(f"{folder}: {cause}")
-  if not os.access(existing, os.W_OK | os.X_OK):
-    raise GenerationError(f"{folder}: cannot be written (no write permission on {existing})")
-
-
 def check_outputs(paths: Sequence[Path], inputs: Sequence[Path], overwrite: bool) -> None:
-  """Raises GenerationError for an output path that must not or cannot be written.
+  """Raises for an output path that must not or cannot be written.
 
-  That is a path that is one of the inputs (even with `overwrite`), one that exists
-  while not `overwrite`, or one in a folder that cannot be made or written in.
+  GenerationError: a path that is one of the inputs (even with `overwrite`), or one
+  that exists while not `overwrite`. OutputPathError: one in a folder that cannot
+  be made or written in.
   Checked before any work, so a long run never ends in a refused write.
   """
   for folder in dict.fromkeys(Path(p).parent for p in paths):
-    _check_folder_can_hold_files(folder)
+    output_locations.check_folder(folder)
   protected = {os.path.realpath(p) for p in inputs}
   for path in paths:
     if os.path.realpath(path) in protected:

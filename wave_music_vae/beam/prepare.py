@@ -46,6 +46,7 @@ import numpy as np
 
 from wave_music_vae import audio_io
 from wave_music_vae import data
+from wave_music_vae import output_locations
 
 METRICS_NAMESPACE = "wave_music_vae.prepare"
 INPUT_LAYOUTS = tuple(data.LISTERS)
@@ -316,6 +317,7 @@ def prepare_tfrecord(input_audio_filepatterns: Sequence[str], output_tfrecord_pa
   Raises:
     PrepareError: bad settings or pipeline options, inputs that name no audio, or
       outputs that exist.
+    OutputPathError: a local output folder that cannot be made or written in.
   """
   hop_secs = example_secs if hop_secs is None else hop_secs
   _check_settings(example_secs, hop_secs, num_shards, eval_split_fraction, sample_rate_hz)
@@ -324,6 +326,7 @@ def prepare_tfrecord(input_audio_filepatterns: Sequence[str], output_tfrecord_pa
     raise PrepareError(f"layout={layout!r}; valid: {', '.join(INPUT_LAYOUTS)}")
   if FileSystems.get_scheme(output_tfrecord_path) is None:
     output_tfrecord_path = os.path.abspath(output_tfrecord_path)
+    output_locations.check_file(output_tfrecord_path)
   existing = _existing_outputs(output_tfrecord_path)
   if existing and not overwrite:
     raise PrepareError(f"{existing[0]}: already exists ({len(existing)} output(s) of this "

@@ -23,6 +23,7 @@ from wave_music_vae import attributes
 from wave_music_vae import checkpoints
 from wave_music_vae import data
 from wave_music_vae import inference
+from wave_music_vae import output_locations
 from wave_music_vae.cli import common
 
 FLAGS = flags.FLAGS
@@ -61,6 +62,7 @@ def main(argv):
   target = loaded.directory / checkpoints.ATTRIBUTES_FILE
   if target.exists() and not FLAGS.overwrite:
     raise common.UsageError(f"{target}: already exists (pass --overwrite to replace it)")
+  output_locations.check_folder(loaded.directory)
   layout = FLAGS.data_layout or (loaded.config.data_layout
                                  if loaded.config.data_layout in data.LISTERS else "folder")
   files = data.list_audio_files(FLAGS.examples_path, layout)

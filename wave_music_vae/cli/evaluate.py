@@ -28,6 +28,7 @@ from wave_music_vae import config as config_lib
 from wave_music_vae import data
 from wave_music_vae import evaluation
 from wave_music_vae import inference
+from wave_music_vae import output_locations
 from wave_music_vae import refinement
 from wave_music_vae.cli import common
 
@@ -42,7 +43,8 @@ flags.DEFINE_string("checkpoint_file", None, "Shipped checkpoint folder, run dir
 flags.DEFINE_string("run_dir", None, "Training run directory: evaluates its newest checkpoint.")
 flags.DEFINE_string("saved_model", None, "Folder of a SavedModel from wave_music_vae_export.")
 flags.DEFINE_string("examples_path", None, "Folder of songs, or TFRecord pattern (PREFIX*).")
-flags.DEFINE_string("output_json", None, "Write every figure to this JSON file.")
+flags.DEFINE_string("output_json", None, "Write every figure to this JSON file (its folder is "
+                    "made if missing).")
 flags.DEFINE_bool("overwrite", False, "Replace --output_json if it exists.")
 flags.DEFINE_integer("max_clips", 64, "Held-out clips evaluated, spread over the held-out files.")
 flags.DEFINE_integer("max_train_clips", 512, "Training-split clips for the PCA baseline, the "
@@ -69,16 +71,16 @@ def _check_flags() -> None:
     output = Path(FLAGS.output_json)
     if output.suffix.lower() != ".json":  # Never over a song of --examples_path.
       raise common.UsageError(f"--output_json={output}: the name must end in .json")
+    output_locations.check_file(output)  # Before the evaluation, not after it.
     if output.exists() and not FLAGS.overwrite:
       raise common.UsageError(f"--output_json={output} exists; pass --overwrite to replace it")
-    if not output.parent.is_dir():
-      raise common.UsageError(f"--output_json={output}: no folder {output.parent}")
 
 
 def _write_json(results: dict, path: Path) -> None:
-  """Writes atomically: a temp file beside `path`, then a rename."""
+  """Writes atomically: a temp file beside `path`, then a rename; makes its folder."""
   text = json.dumps(results, indent=2, allow_nan=False, ensure_ascii=False)
   tmp = path.with_name(f".{path.name}.partial")
+  path.parent.mkdir(parents=True, exist_ok=True)
   try:
     tmp.write_text(text)
     os.replace(tmp, path)

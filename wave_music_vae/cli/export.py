@@ -22,6 +22,7 @@ from absl import logging
 
 from wave_music_vae import checkpoints
 from wave_music_vae import export
+from wave_music_vae import output_locations
 from wave_music_vae.cli import common
 
 FLAGS = flags.FLAGS
@@ -53,7 +54,8 @@ def main(argv):
   if not FLAGS.checkpoint_file and not FLAGS.run_dir and not shipped.exists():
     raise common.UsageError(f"no --checkpoint_file or --run_dir given, and the shipped checkpoint "
                             f"{shipped} is not there; name a checkpoint")
-  export.version_path(FLAGS.export_dir, FLAGS.model_name, FLAGS.version)  # Fail before loading.
+  output_locations.check_folder(FLAGS.export_dir)  # Fail before loading.
+  export.version_path(FLAGS.export_dir, FLAGS.model_name, FLAGS.version)
   if not FLAGS.verbose:
     logging.set_verbosity(logging.WARNING)   # tf.saved_model.save logs each function it writes.
   config = common.load_config() if FLAGS.config else None

@@ -23,6 +23,7 @@ from absl import flags
 
 from wave_music_vae import checkpoints
 from wave_music_vae import data
+from wave_music_vae import output_locations
 from wave_music_vae import training
 from wave_music_vae.cli import common
 
@@ -61,6 +62,7 @@ def main(argv):
   for name in ("run_dir", "examples_path"):
     if not FLAGS[name].value:
       raise common.UsageError(f"--{name} is required")
+  output_locations.check_folder(FLAGS.run_dir)
   config = common.load_config()
   training.seed_everything(config.seed)
   source = data.DatasetSource(FLAGS.examples_path, config.data_layout)
