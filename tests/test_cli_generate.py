@@ -73,6 +73,8 @@ def test_interpolate_shorthand_uses_the_example_clips_and_plots(run_dir, tmp_pat
     assert len(audio_io.read_audio(path, SAMPLE_RATE_HZ)) == int(2.5 * SAMPLE_RATE_HZ)
   stamp = files[0].name.split("-000-of-")[0]
   assert names == sorted([p.name for p in files] + [f"{stamp}.png"])
+  assert "wrote 3 song(s)" in done.stdout  # the plot is not counted as a song
+  assert f"and their spectrograms: {stamp}.png" in done.stdout
   assert all(p.name in done.stdout for p in example_paths())
 
 

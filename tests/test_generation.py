@@ -1,5 +1,7 @@
 """Whole-song generation on the tiny trained model: windows, stitching, the four modes, outputs."""
 
+import warnings
+
 import matplotlib.colors
 import matplotlib.image
 import numpy as np
@@ -271,6 +273,16 @@ def test_existing_outputs_and_inputs_are_never_overwritten(backend, tmp_path):
   generation.write_outputs(result, paths, overwrite=True)
   assert len(audio_io.read_audio(paths[1], SAMPLE_RATE_HZ)) == backend.config.clip_samples
   assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+def test_plot_of_songs_named_in_other_scripts_warns_nothing(backend, tmp_path):
+  waveforms = np.stack([synth_song(1.0, seed=1), synth_song(1.0, seed=2)])
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    plotting.plot_spectrograms(waveforms, backend.config, ["夜の曲.wav", "노래.flac"], (0,),
+                               tmp_path / "names.png", title="夜の曲.wav -> 노래.flac")
+  assert not [str(w.message) for w in caught], [str(w.message) for w in caught]
+  assert matplotlib.image.imread(tmp_path / "names.png").shape[0] > 200
 
 
 def test_plot_draws_one_panel_per_output_and_keeps_existing_files(backend, tmp_path):

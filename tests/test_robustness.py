@@ -16,6 +16,7 @@ signatures (test_export.py).
 import importlib.util
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -549,3 +550,30 @@ def test_every_command_refuses_an_unwritable_output_before_working(trained_run_d
     _one_line_error(done, program, f"{out}: cannot be written in /sys (")
   assert _listing(tmp_path) == {"notes.txt": b"a file where a folder should be"}
   assert _listing(trained_run_dir) == before
+
+
+# Every command, --help ---------------------------------------------------------------------
+
+
+HELP = {  # The first line of each tool's docstring, and flags of its own and shared ones.
+    "wave_music_vae_train": ("Trains a WaveMusicVAE", ["run_dir", "num_steps", "hparams"]),
+    "wave_music_vae_generate": ("Interpolates, samples", ["input_audio_1", "output_dir",
+                                                           "temperature", "config"]),
+    "wave_music_vae_attributes": ("Computes attribute vectors", ["examples_path", "overwrite"]),
+    "wave_music_vae_export": ("Exports a trained model", ["export_dir", "model_name"]),
+    "wave_music_vae_evaluate": ("Evaluates a trained model", ["output_json", "max_clips"]),
+    "wave_music_vae_prepare_tfrecord": ("Cuts songs into clips", ["output_tfrecord_path",
+                                                                  "example_secs"]),
+}
+
+
+@pytest.mark.parametrize("program", sorted(HELP))
+def test_every_command_help_shows_its_usage_and_flags(program):
+  """The installed console script's --help: usage and flags, not a bare `USAGE: ... [flags]`."""
+  done = _run(program, "--help", timeout=120)  # absl exits with code 1 after --help.
+  assert not done.stderr.strip(), done.stderr
+  first_line, flag_names = HELP[program]
+  assert first_line in done.stdout
+  assert "Usage:" in done.stdout and f"  {program} --" in done.stdout
+  for name in flag_names + ["verbose"]:
+    assert re.search(rf"\n  --(\[no\])?{name}:", done.stdout), (name, done.stdout)

@@ -9,6 +9,7 @@ with the Agg canvas is used, so no display and no pyplot state are involved.
 """
 
 import os
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -74,7 +75,11 @@ def plot_spectrograms(waveforms: np.ndarray, config: Config, labels: Sequence[st
     figure.suptitle(title)
   tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
   try:
-    figure.savefig(tmp, format="png", dpi=100)
+    with warnings.catch_warnings():
+      # Song names in scripts the bundled font lacks (日本語, 한국어) are drawn as boxes;
+      # matplotlib's warning per missing glyph would otherwise flood the terminal.
+      warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
+      figure.savefig(tmp, format="png", dpi=100)
     os.replace(tmp, path)
   finally:
     tmp.unlink(missing_ok=True)

@@ -38,6 +38,7 @@ flags.DEFINE_enum("data_layout", None, sorted(data.LISTERS), "How the folder is 
 flags.DEFINE_integer("clips_per_file", 8, "Most clips encoded per song (evenly spaced).")
 flags.DEFINE_integer("batch_size", 16, "Clips per encoder call.")
 flags.DEFINE_bool("overwrite", False, "Replace an existing attributes.json.")
+flags.DEFINE_bool("progress", True, "Show a progress bar.")
 
 
 def main(argv):
@@ -70,7 +71,7 @@ def main(argv):
         f"(layout {layout})")
   result = attributes.compute_attribute_vectors(
       inference.KerasBackend(loaded), files, FLAGS.clips_per_file, FLAGS.batch_size,
-      progress=True)
+      progress=FLAGS.progress)
   path = checkpoints.save_attributes(loaded.directory, result.vectors, result.counts)
   print(f"\nwrote {len(result.vectors)} attribute vector(s) to {path}; "
         f"{result.unlabelled_files} unlabelled file(s) left out; {result.skipped.summary()}")
@@ -84,6 +85,7 @@ def run(argv):
 
 
 def console_entry_point():
+  common.show_in_help(__name__)
   app.run(lambda argv: sys.exit(run(argv)))
 
 

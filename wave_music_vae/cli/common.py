@@ -30,6 +30,22 @@ def define_config_flags():
   flags.DEFINE_bool("verbose", False, "Show tracebacks and TensorFlow's own logging.")
 
 
+def show_in_help(module_name: str) -> None:
+  """Makes `--help` print this tool's usage (its module docstring) and its flags.
+
+  absl's `--help` prints `__main__`'s docstring and the flags it owns; under a pip
+  console script `__main__` is pip's wrapper, which owns none, so the help was a
+  bare `USAGE: ... [flags]`. The tool's docstring and flags (with the shared ones
+  defined here) are registered as the main module's.
+  """
+  main_module = sys.modules["__main__"]
+  if main_module is not sys.modules[module_name]:
+    main_module.__doc__ = sys.modules[module_name].__doc__
+  for owner in (module_name, __name__):
+    for flag in FLAGS.get_key_flags_for_module(owner):
+      FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+
+
 def load_config(name=None):
   name = name or FLAGS.config
   if not name:

@@ -71,6 +71,7 @@ def run(argv):
 
 
 def console_entry_point():
+  common.show_in_help(__name__)
   app.run(lambda argv: sys.exit(run(argv)))
 
 

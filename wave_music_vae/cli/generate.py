@@ -71,6 +71,7 @@ flags.DEFINE_string("output_dir", None, "Folder for the outputs (created if miss
 flags.DEFINE_bool("plot", False, "Also write a PNG of the outputs' mel spectrograms "
                   "(interpolation endpoints marked).")
 flags.DEFINE_bool("overwrite", False, "Replace existing output files (never an input).")
+flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.DEFINE_integer("griffin_lim_iters", None, "Griffin-Lim iterations (default: the config's).")
 flags.DEFINE_integer("refine_steps", 0, "interpolate, reconstruct and tweak: refine each "
                      "window's encoder mean by this many gradient steps on the decoder's error "
@@ -166,7 +167,10 @@ def load_backend_from_flags() -> inference.Backend:
 
 def _print_attributes(backend) -> None:
   if not backend.attributes:
-    print(f"{backend.source}: no attribute vectors (compute them with wave_music_vae_attributes)")
+    how = ("compute them on the checkpoint it was exported from with wave_music_vae_attributes, "
+           "then export again" if FLAGS.saved_model else
+           "compute them with wave_music_vae_attributes")
+    print(f"{backend.source}: no attribute vectors ({how})")
     return
   print(f"{backend.source}: {len(backend.attributes)} attribute vector(s) "
         "(use as --attribute=NAME:AMOUNT)")
@@ -205,7 +209,7 @@ def main(argv):
            for p in inputs]
   print(f"model: {backend.source} (config {config.name}, {config.clip_seconds:g} s clips, "
         f"z_size {config.z_size}); inputs: {', '.join(map(str, inputs)) or 'none'}")
-  options = dict(griffin_lim_iters=FLAGS.griffin_lim_iters, progress=True)
+  options = dict(griffin_lim_iters=FLAGS.griffin_lim_iters, progress=FLAGS.progress)
   refine = dict(refine_steps=FLAGS.refine_steps)
   if mode == "interpolate":
     generated = generation.interpolate(backend, songs[0], songs[1], num_outputs, **options,
@@ -220,15 +224,16 @@ def main(argv):
     generated = generation.tweak(backend, songs[0], edit, **options, **refine)
 
   written = generation.write_outputs(generated, paths, FLAGS.overwrite)
-  if plot:
-    written.append(plotting.plot_spectrograms(
-        generated.waveforms, config, generated.labels, generated.marked, plot,
-        title=f"{mode}: {' -> '.join(p.name for p in inputs) or backend.source}",
-        overwrite=FLAGS.overwrite))
   seconds = generated.waveforms.shape[-1] / generated.sample_rate_hz
-  print(f"\nwrote {len(written)} file(s) ({seconds:.2f} s of audio each) to {FLAGS.output_dir}:")
+  print(f"\nwrote {len(written)} song(s) ({seconds:.2f} s of audio each) to {FLAGS.output_dir}:")
   for path in written:
     print(f"  {path.name}")
+  if plot:
+    plotting.plot_spectrograms(
+        generated.waveforms, config, generated.labels, generated.marked, plot,
+        title=f"{mode}: {' -> '.join(p.name for p in inputs) or backend.source}",
+        overwrite=FLAGS.overwrite)
+    print(f"and their spectrograms: {plot.name}")
   return 0
 
 
@@ -237,6 +242,7 @@ def run(argv):
 
 
 def console_entry_point():
+  common.show_in_help(__name__)
   app.run(lambda argv: sys.exit(run(argv)))
 
 

@@ -89,6 +89,7 @@ def run(argv):
 
 
 def console_entry_point():
+  common.show_in_help(__name__)
   # Flags this tool does not define are left in argv for Beam's pipeline options.
   app.run(lambda argv: sys.exit(run(argv)),
           flags_parser=lambda argv: FLAGS(argv, known_only=True))

@@ -32,9 +32,11 @@ FLAGS = flags.FLAGS
 common.define_config_flags()
 flags.DEFINE_string("run_dir", None, "Folder for checkpoints, summaries and config.json.")
 flags.DEFINE_string("examples_path", None, "Folder of songs, or TFRecord pattern (PREFIX*).")
-flags.DEFINE_integer("num_steps", 200000, "Train until the step counter reaches this.")
+flags.DEFINE_integer("num_steps", 200000, "Train until the step counter reaches this.",
+                     lower_bound=0)
 flags.DEFINE_enum("mode", "train", ["train", "eval"], "Train, or evaluate the newest checkpoint.")
-flags.DEFINE_integer("eval_num_batches", 50, "Batches in the eval pass (0: the whole split).")
+flags.DEFINE_integer("eval_num_batches", 50, "Batches in the eval pass (0: the whole split).",
+                     lower_bound=0)
 flags.DEFINE_bool("mixed_precision", False, "Compute in float16 on a GPU (mixed_float16).")
 flags.DEFINE_string("tpu", "", "TPU name or address: train with TPUStrategy.")
 flags.DEFINE_bool("cache_decoded_audio", False,
@@ -112,6 +114,7 @@ def run(argv):
 
 
 def console_entry_point():
+  common.show_in_help(__name__)
   app.run(lambda argv: sys.exit(run(argv)))
 
 
