@@ -220,9 +220,9 @@ def read_audio(path, sample_rate_hz: int, offset_seconds: float = 0.0,
       causes.append(f"{name}: no audio samples decoded")
       continue
     mono = mix_down(samples)
-    if not np.all(np.isfinite(mono)):
+    peak = max(float(mono.max()), -float(mono.min()))  # NaN and inf propagate; no temporaries.
+    if not math.isfinite(peak):
       raise AudioReadError(path, "contains NaN or infinite samples")
-    peak = float(np.max(np.abs(mono)))
     if peak > MAX_PEAK:
       raise AudioReadError(path, f"samples reach {peak:.3g}, far outside full scale [-1, 1] "
                            "(float audio must be scaled to [-1, 1])")
