@@ -171,12 +171,26 @@ def test_warm_start_continues_a_trained_model_then_resumes_its_own(trained_run_d
   assert f"trained steps {source_step + 5} -> {source_step + 8}" in second.stdout
 
 
+def test_warm_start_to_a_step_it_has_passed_is_refused(trained_run_dir, song_folder, tmp_path):
+  """--num_steps is the step to reach; below the copied step the run would train nothing."""
+  source_step = max(_steps_in(trained_run_dir))
+  run_dir = tmp_path / "run"
+  done = run("--config=tiny", f"--run_dir={run_dir}", f"--examples_path={song_folder}",
+             f"--warm_start_from={trained_run_dir}", f"--num_steps={source_step}", "--noprogress")
+  assert done.returncode == 1 and "Traceback" not in done.stderr
+  assert done.stderr.strip().splitlines()[-1] == (
+      f"wave_music_vae_train: error: --num_steps={source_step} is not above step "
+      f"{source_step:,} of {trained_run_dir}/train/ckpt-{source_step}, where the warm start "
+      f"begins; --num_steps is the step to train until (e.g. --num_steps={source_step + 12000})")
+  assert not run_dir.exists()
+
+
 def test_warm_start_from_another_architecture_is_one_line_and_makes_nothing(trained_run_dir,
                                                                            song_folder, tmp_path):
   run_dir = tmp_path / "run"
   done = run("--config=tiny", "--hparams=z_size=16", f"--run_dir={run_dir}",
              f"--examples_path={song_folder}", f"--warm_start_from={trained_run_dir}",
-             "--num_steps=5", "--noprogress")
+             f"--num_steps={max(_steps_in(trained_run_dir)) + 5}", "--noprogress")
   assert done.returncode == 1 and "Traceback" not in done.stderr
   assert done.stderr.strip().splitlines()[-1].startswith(
       "wave_music_vae_train: error: the warm-start model's ")

@@ -1,5 +1,8 @@
 """The training loop: non-finite steps never touch the weights; checkpoints; run_dir checks."""
 
+import dataclasses
+
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -91,11 +94,16 @@ def test_warm_start_copies_every_weight_and_the_step(tiny_config, tmp_path):
   source = training.Trainer(tiny_config, tmp_path / "source")
   source.train(tf.data.Dataset.from_tensors({"audio": _clips(tiny_config)}).repeat(), 3,
                progress=False)
-  fresh = training.Trainer(tiny_config, tmp_path / "fresh")
+  config = dataclasses.replace(tiny_config, decay_rate=0.5)  # a decay that shows in 3 steps
+  fresh = training.Trainer(config, tmp_path / "fresh")
   assert any(not np.array_equal(a, b)
              for a, b in zip(source.model.get_weights(), fresh.model.get_weights()))
   fresh.warm_start(source.model, source_steps=3)
   assert int(fresh.step.numpy()) == 3
+  # The rate Adam applies is the schedule's at the copied step, not at step 0.
+  applied = float(keras.ops.convert_to_numpy(fresh.optimizer.learning_rate))
+  assert applied == pytest.approx(float(fresh.learning_rate(3)), rel=1e-6)
+  assert applied < 0.2 * config.learning_rate
   for a, b in zip(source.model.get_weights(), fresh.model.get_weights()):
     np.testing.assert_array_equal(a, b)
   audio = _clips(tiny_config)

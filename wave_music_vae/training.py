@@ -249,6 +249,9 @@ class Trainer:
     for path, variable in ours.items():
       variable.assign(np.asarray(theirs[path].numpy(), dtype=variable.dtype))
     self.step.assign(source_steps)
+    # Adam evaluates the schedule at its own step count: without this the decay would
+    # restart from learning_rate (17x the rate at the shipped checkpoint's step).
+    self.optimizer.iterations.assign(source_steps)
 
   def save(self) -> str:
     return self.manager.save(checkpoint_number=int(self.step.numpy()))

@@ -85,6 +85,11 @@ def main(argv):
     print(f"{FLAGS.run_dir} has a checkpoint of its own: resuming it, not warm-starting")
   elif warm_start:  # Before the run directory is made, so a mismatch leaves nothing behind.
     loaded = checkpoints.load(checkpoint_file=warm_start)
+    if FLAGS.num_steps <= (loaded.steps or 0):
+      raise common.UsageError(
+          f"--num_steps={FLAGS.num_steps} is not above step {loaded.steps:,} of {loaded.source}, "
+          f"where the warm start begins; --num_steps is the step to train until (e.g. "
+          f"--num_steps={loaded.steps + 12000})")
     trainer.warm_start(loaded.model, loaded.steps or 0)
     print(f"warm-started from {loaded.source} (step {int(trainer.step.numpy())})")
   training.prepare_run_dir(FLAGS.run_dir, config)
