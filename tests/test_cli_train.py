@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
+from wave_music_vae import data
+
 TRAIN = [sys.executable, "-m", "wave_music_vae.cli.train"]
 
 
@@ -73,6 +75,20 @@ def test_config_and_flag_errors_are_one_line(tmp_path, args, message):
   assert result.returncode == 1
   assert message in result.stderr
   assert "Traceback" not in result.stderr
+
+
+def test_a_folder_whose_only_song_is_held_out_says_so(song_folder, tmp_path):
+  name = next(f"song{i}.wav" for i in range(100) if data.split_of(f"song{i}.wav", 0.5) == "eval")
+  folder = tmp_path / "one song"
+  folder.mkdir()
+  shutil.copy(next(song_folder.rglob("*.wav")), folder / name)
+  result = run("--config=tiny", "--hparams=eval_fraction=0.5", f"--run_dir={tmp_path / 'r'}",
+               f"--examples_path={folder}")
+  assert result.returncode == 1 and "Traceback" not in result.stderr
+  assert result.stderr.strip().splitlines()[-1] == (
+      f"wave_music_vae_train: error: {folder}: the train split is empty at eval_fraction=0.5 "
+      "(all 1 file(s) are held out for eval); lower --hparams=eval_fraction or add songs")
+  assert not (tmp_path / "r").exists()
 
 
 def test_folder_without_audio_fails_early(tmp_path):

@@ -43,7 +43,8 @@ def test_unknown_hparam_lists_valid_names():
     config_lib.load_config("tiny", {"zsize": "3"})
 
 
-@pytest.mark.parametrize("item", ["batch_size=eight", "batch_size=2.5", "conv_channels=a:b"])
+@pytest.mark.parametrize("item", ["batch_size=eight", "batch_size=2.5", "conv_channels=a:b",
+                                  "batch_size=inf"])
 def test_bad_value_names_hparam_and_type(item):
   with pytest.raises(config_lib.ConfigError, match="bad value .* for hparam"):
     config_lib.load_config("tiny", config_lib.parse_hparams(item))
@@ -65,6 +66,8 @@ def test_invalid_combination_is_rejected():
     ("free_nats", "-1", r"free_nats=-1.0 \(must not be negative\)"),
     ("decay_rate", "1.5", r"decay_rate=1.5 \(must be in \(0, 1\]\)"),
     ("sample_rate_hz", "0", r"sample_rate_hz=0 \(must be positive\)"),
+    ("db_scale", "0", r"db_scale=0.0 \(must be positive\)"),
+    ("mel_fmin_hz", "11025", r"mel_fmin_hz=11025.0 \(must be in \[0, mel_fmax_hz=11025.0\)\)"),
 ])
 def test_out_of_range_value_is_a_config_error_naming_it(name, value, message):
   """Caught when the config is made, not as a ZeroDivisionError or hang later in training."""

@@ -577,3 +577,17 @@ def test_every_command_help_shows_its_usage_and_flags(program):
   assert "Usage:" in done.stdout and f"  {program} --" in done.stdout
   for name in flag_names + ["verbose"]:
     assert re.search(rf"\n  --(\[no\])?{name}:", done.stdout), (name, done.stdout)
+
+
+def test_a_tilde_in_path_flags_means_home(song_folder, tmp_path):
+  """`--run_dir=~/runs` reaches the program unexpanded (the shell expands only word starts)."""
+  home = tmp_path / "home"
+  shutil.copytree(song_folder, home / "my songs")
+  env = dict(os.environ, HOME=str(home))
+  done = subprocess.run(
+      [str(BIN / "wave_music_vae_train"), "--config=tiny", "--run_dir=~/runs/first",
+       "--examples_path=~/my songs", "--num_steps=1", "--noprogress", "--eval_num_batches=1"],
+      capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path, env=env)
+  assert done.returncode == 0, done.stderr
+  assert (home / "runs" / "first" / "config.json").is_file()
+  assert not (tmp_path / "~").exists()

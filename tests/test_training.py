@@ -75,12 +75,18 @@ def test_checkpoint_restores_exact_step_and_weights(tiny_config, tmp_path):
   assert int(resumed.optimizer.iterations.numpy()) == int(trainer.optimizer.iterations.numpy())
 
 
-def test_run_dir_with_another_config_is_refused(tiny_config, tmp_path):
+def test_run_dir_with_another_config_is_refused_once_it_has_a_checkpoint(tiny_config, tmp_path):
   training.prepare_run_dir(tmp_path, tiny_config)
   training.prepare_run_dir(tmp_path, tiny_config)  # same config: fine
-  other = config_lib.override(tiny_config, {"z_size": 4})
+  # No checkpoint yet (a run killed before its first): the new config replaces the old.
+  smaller_batch = config_lib.override(tiny_config, {"batch_size": 2})
+  training.prepare_run_dir(tmp_path, smaller_batch)
+  assert config_lib.load_config(str(tmp_path / "config.json")).batch_size == 2
+  training.Trainer(smaller_batch, tmp_path).save()
+  other = config_lib.override(smaller_batch, {"z_size": 4})
   with pytest.raises(training.TrainingError, match="differs in z_size"):
     training.prepare_run_dir(tmp_path, other)
+  assert config_lib.load_config(str(tmp_path / "config.json")).z_size == tiny_config.z_size
 
 
 def test_learning_rate_schedule_decays_to_its_floor():

@@ -101,7 +101,7 @@ class Config:
     for field in ("sample_rate_hz", "n_fft", "z_size", "encoder_lstm_units",
                   "conductor_lstm_units", "decoder_lstm_units", "conductor_embedding_size",
                   "num_segments", "batch_size", "n_mels", "griffin_lim_iters", "clips_per_file",
-                  "shuffle_buffer_clips", "learning_rate", "checkpoint_every_steps",
+                  "shuffle_buffer_clips", "learning_rate", "checkpoint_every_steps", "db_scale",
                   "summary_every_steps", "keep_checkpoints"):
       if getattr(self, field) <= 0:
         problems.append(f"{field}={getattr(self, field)} (must be positive)")
@@ -123,6 +123,9 @@ class Config:
       problems.append(f"hop_length={self.hop_length} (must be in [1, n_fft])")
     if self.mel_fmax_hz > self.sample_rate_hz / 2:
       problems.append(f"mel_fmax_hz={self.mel_fmax_hz} (above Nyquist {self.sample_rate_hz / 2})")
+    if not 0.0 <= self.mel_fmin_hz < self.mel_fmax_hz:
+      problems.append(f"mel_fmin_hz={self.mel_fmin_hz} (must be in [0, mel_fmax_hz="
+                      f"{self.mel_fmax_hz}))")
     if not (len(self.conv_channels) == len(self.conv_pool_time) == len(self.conv_pool_freq)):
       problems.append("conv_channels, conv_pool_time and conv_pool_freq must have equal lengths")
     if not problems and self.num_segments > self.num_frames:  # num_frames needs a valid hop.
@@ -191,7 +194,7 @@ def _coerce(name: str, value: Any) -> Any:
     if isinstance(default, float):
       return float(value)
     return str(value)
-  except (TypeError, ValueError):
+  except (TypeError, ValueError, OverflowError):  # int(float("inf")) overflows.
     raise ConfigError(
         f"bad value {value!r} for hparam {name!r}: expected {type(default).__name__}"
         + (" (a list of ints separated by ':')" if isinstance(default, tuple) else "")) from None

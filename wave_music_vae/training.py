@@ -94,14 +94,23 @@ def _is_chief(strategy) -> bool:
 
 
 def prepare_run_dir(run_dir, config: config_lib.Config) -> None:
-  """Saves the resolved config in `run_dir`, or checks it matches the one there."""
+  """Saves the resolved config in `run_dir`, or checks it matches the one there.
+
+  A run directory with no checkpoint yet (a run killed before its first, e.g. out
+  of memory at a too large batch) takes the new config: nothing was trained with
+  the old one.
+  """
   run_dir = Path(run_dir)
   run_dir.mkdir(parents=True, exist_ok=True)
   saved_path = run_dir / "config.json"
   if saved_path.exists():
     saved = config_lib.load_config(str(saved_path))
     differing = config_lib.differing_fields(config, saved)
-    if differing:
+    if differing and not tf.train.latest_checkpoint(str(run_dir / "train")):
+      logging.warning("%s has no checkpoint yet: its config.json (differing in %s) is replaced",
+                      run_dir, ", ".join(differing))
+      config_lib.save_config(config, saved_path)
+    elif differing:
       raise TrainingError(
           f"{run_dir} was trained with config {saved.name!r}, which differs in "
           f"{', '.join(differing)}; use a new --run_dir or the same --config/--hparams")

@@ -1,6 +1,7 @@
 """What every command shares: config flags, and errors as one line, never a traceback."""
 
 import logging
+import os
 import sys
 import traceback
 
@@ -54,13 +55,31 @@ def load_config(name=None):
   return config_lib.load_config(name, config_lib.parse_hparams(FLAGS.hparams))
 
 
+def expand_home_in_flags() -> None:
+  """Expands a leading `~` in every path-like flag value.
+
+  The shell expands `~` only at the start of a word, so `--run_dir=~/runs` reaches
+  the program as is; left alone, it would make a folder named `~` in the working
+  directory.
+  """
+  for name in list(FLAGS):
+    flag = FLAGS[name]
+    if isinstance(flag.value, str) and flag.value.startswith("~"):
+      flag.value = os.path.expanduser(flag.value)
+    elif isinstance(flag.value, list) and any(isinstance(v, str) and v.startswith("~")
+                                              for v in flag.value):
+      flag.value = [os.path.expanduser(v) if isinstance(v, str) else v for v in flag.value]
+
+
 def run_safely(program: str, main, argv) -> int:
-  """Calls main(argv); known errors become 'program: error: message' and exit code 1."""
+  """Calls main(argv) with `~` expanded in its flags; known errors become
+  'program: error: message' and exit code 1."""
   verbose = FLAGS["verbose"].value if "verbose" in FLAGS else False
   if not verbose:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     absl_logging.set_verbosity(absl_logging.WARNING)
   try:
+    expand_home_in_flags()
     return main(argv) or 0
   except KeyboardInterrupt:
     print(f"{program}: interrupted", file=sys.stderr)

@@ -74,6 +74,11 @@ def main(argv):
     # --examples_path leaves no run directory behind.
     if not source.is_tfrecord:
       files = source.files("train", config.eval_fraction)
+      if not files:
+        held_out = len(source.files("eval", config.eval_fraction))
+        raise data.DataError(f"{source.examples_path}: the train split is empty at eval_fraction="
+                             f"{config.eval_fraction:g} (all {held_out} file(s) are held out for "
+                             "eval); lower --hparams=eval_fraction or add songs")
       readable = data.first_readable(files, config.sample_rate_hz, source.skipped)
       print(f"{source.examples_path}: {len(files)} training file(s); first readable: {readable}")
     train_dataset = source.dataset(config, "train", cache=FLAGS.cache_decoded_audio)
