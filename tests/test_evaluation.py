@@ -4,11 +4,13 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import soundfile
 
 from conftest import synth_song
 from wave_music_vae import checkpoints
@@ -64,6 +66,27 @@ def test_load_clips_spreads_over_files_and_falls_back_when_nothing_is_held_out(s
   assert held_out.split == "eval" and 0 < len(eval_files) < 6
   # 3 s songs hold three 1 s fixed crops each.
   assert len(held_out) == 3 * len(eval_files)
+
+
+def test_silent_held_out_clips_are_left_out_and_counted(song_folder, tiny_config, tmp_path):
+  """A track's silent ending would dominate spectral convergence, which divides by it."""
+  folder = tmp_path / "songs"
+  shutil.copytree(song_folder, folder)
+  song = sorted(folder.rglob("*.wav"))[0]
+  audio, rate = soundfile.read(str(song), dtype="float32")
+  quiet_tail = np.concatenate([audio, np.zeros(3 * rate, np.float32),
+                               1e-5 * audio[:rate]])   # 3 s of silence, then -100 dB
+  soundfile.write(str(song), quiet_tail, rate)
+  source = data.DatasetSource(str(folder), "folder")
+  every_clip = evaluation.load_clips(source, tiny_config, "train", max_clips=100)
+  held_out = evaluation.held_out_clips(source, tiny_config, max_clips=100)
+  assert held_out.silent_left_out == 4   # 1 s crops: three silent, one 100 dB down
+  assert len(held_out) == len(every_clip) - 4
+  rms_db = 20 * np.log10(np.sqrt(np.mean(np.square(held_out.audio), axis=1)))
+  assert rms_db.min() > evaluation.SILENCE_DBFS
+  silent = evaluation.Clips(np.zeros((3, 100), np.float32), np.array(["a"] * 3), "eval")
+  with pytest.raises(data.DataError, match="all 3 clips of the eval split are silent"):
+    evaluation.without_silence(silent)
 
 
 def test_check_finite_names_the_first_bad_number():
