@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
+from conftest import SAMPLE_RATE_HZ, synth_song
 from wave_music_vae import data
 
 TRAIN = [sys.executable, "-m", "wave_music_vae.cli.train"]
@@ -89,6 +90,26 @@ def test_a_folder_whose_only_song_is_held_out_says_so(song_folder, tmp_path):
       f"wave_music_vae_train: error: {folder}: the train split is empty at eval_fraction=0.5 "
       "(all 1 file(s) are held out for eval); lower --hparams=eval_fraction or add songs")
   assert not (tmp_path / "r").exists()
+
+
+def test_tfrecords_without_an_eval_split_train_and_skip_the_eval_pass(tmp_path):
+  records = tmp_path / "clips-00000-of-00001"
+  with tf.io.TFRecordWriter(str(records)) as writer:
+    for seed in range(4):
+      writer.write(data.make_example(synth_song(1.0, seed=seed), SAMPLE_RATE_HZ,
+                                     split="train").SerializeToString())
+  args = ["--config=tiny", f"--run_dir={tmp_path / 'r'}", f"--examples_path={tmp_path}/clips*",
+          "--noprogress"]
+  trained = run(*args, "--num_steps=2")
+  assert trained.returncode == 0, trained.stderr
+  assert "trained steps 0 -> 2" in trained.stdout
+  assert f"{tmp_path}/clips*: its eval split gave no clips (it is empty, or none of its files " \
+      "could be read; 0 unreadable file(s) skipped): eval pass skipped" in trained.stdout
+  evaluated = run(*args, "--mode=eval")
+  assert evaluated.returncode == 1 and "Traceback" not in evaluated.stderr
+  assert evaluated.stderr.strip().splitlines()[-1] == (
+      f"wave_music_vae_train: error: {tmp_path}/clips*: its eval split gave no clips (it is "
+      "empty, or none of its files could be read; 0 unreadable file(s) skipped)")
 
 
 def test_folder_without_audio_fails_early(tmp_path):

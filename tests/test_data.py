@@ -167,6 +167,38 @@ def test_tfrecord_at_another_rate_is_rejected(tmp_path, tiny_config):
     data.tfrecord_dataset(str(path), tiny_config, "eval")
 
 
+def _write_records(path, clip_seconds, rate=SAMPLE_RATE_HZ):
+  with tf.io.TFRecordWriter(str(path)) as writer:
+    writer.write(data.make_example(np.zeros(int(clip_seconds * rate)), rate).SerializeToString())
+
+
+def test_every_file_a_pattern_matches_is_checked_and_named(tmp_path, tiny_config):
+  _write_records(tmp_path / "clips-00000-of-00002", 1.0)
+  _write_records(tmp_path / "clips-00001-of-00002", 1.0)
+  # wave_music_vae_prepare_tfrecord's own manifest beside the shards is passed over.
+  (tmp_path / "manifest-clips.json").write_text('{"clips": 2}')
+  assert len(list(data.tfrecord_dataset(str(tmp_path / "*"), tiny_config, "train").take(1))) == 1
+  (tmp_path / "notes.txt").write_text("not a TFRecord " * 20)
+  with pytest.raises(data.DataError) as error:
+    data.tfrecord_dataset(str(tmp_path / "*"), tiny_config, "train")
+  assert str(error.value) == (f"{tmp_path / 'notes.txt'}: not a TFRecord of clips as prepared "
+                              "by wave_music_vae_prepare_tfrecord (DataLossError)")
+  (tmp_path / "notes.txt").unlink()
+  _write_records(tmp_path / "clips-16k", 1.0, rate=16000)  # sorts after the good shards
+  with pytest.raises(data.DataError, match=r"clips-16k: clips are at 16000 Hz, not the config"):
+    data.tfrecord_dataset(str(tmp_path / "clips*"), tiny_config, "train")
+
+
+def test_tfrecord_clips_shorter_than_the_config_clip_are_refused(tmp_path, tiny_config):
+  _write_records(tmp_path / "half-00000-of-00001", 0.5)
+  with pytest.raises(data.DataError) as error:
+    data.tfrecord_dataset(str(tmp_path / "half*"), tiny_config, "train")
+  assert str(error.value) == (
+      f"{tmp_path / 'half-00000-of-00001'}: clips are 0.5 s, shorter than the config's "
+      f"{tiny_config.clip_seconds:g} s clips; prepare them again with "
+      f"--example_secs={tiny_config.clip_seconds:g}")
+
+
 def test_missing_pattern_is_a_data_error(tmp_path, tiny_config):
   with pytest.raises(data.DataError, match="no TFRecord files match"):
     data.tfrecord_dataset(str(tmp_path / "none*"), tiny_config, "train")

@@ -26,9 +26,11 @@ TFRecord feature spec (one `tf.train.Example` per clip; written by
 
 import csv
 import dataclasses
+import fnmatch
 import functools
 import hashlib
 import logging
+import posixpath
 import threading
 from pathlib import Path
 from typing import List, Optional
@@ -348,12 +350,39 @@ def parse_example(serialized: tf.Tensor) -> dict:
   return parsed
 
 
+def _check_tfrecord_file(path: str, config) -> None:
+  """Raises DataError, naming `path`, unless its first clip suits `config`.
+
+  Every matched file is checked, before any training step, so a stray file or a
+  shard of another rate or clip length is named at once rather than failing (or,
+  for short clips, being zero-padded) somewhere inside tf.data.
+  """
+  try:
+    first = next(iter(tf.data.TFRecordDataset([path]).map(parse_example).take(1)), None)
+  except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+    raise DataError(f"{path}: not a TFRecord of clips as prepared by "
+                    f"wave_music_vae_prepare_tfrecord ({type(e).__name__})") from e
+  if first is None:
+    return
+  rate = int(first["sample_rate_hz"])
+  if rate != config.sample_rate_hz:
+    raise DataError(f"{path}: clips are at {rate} Hz, not the config rate of "
+                    f"{config.sample_rate_hz} Hz; prepare them again with "
+                    f"--sample_rate_hz={config.sample_rate_hz}")
+  samples = int(tf.size(first["audio"]))
+  if samples < config.clip_samples:
+    raise DataError(f"{path}: clips are {samples / rate:g} s, shorter than the config's "
+                    f"{config.clip_seconds:g} s clips; prepare them again with "
+                    f"--example_secs={config.clip_seconds:g}")
+
+
 def tfrecord_dataset(file_pattern: str, config, split: str, batch_size: Optional[int] = None,
                      repeat: Optional[bool] = None) -> tf.data.Dataset:
   """Batched clips from TFRecords in the feature spec above (`--examples_path=PREFIX*`)."""
   if split not in SPLITS:
     raise DataError(f"split {split!r}; valid: {', '.join(SPLITS)}")
-  paths = sorted(p for p in tf.io.gfile.glob(file_pattern) if not tf.io.gfile.isdir(p))
+  paths = sorted(p for p in tf.io.gfile.glob(file_pattern) if not tf.io.gfile.isdir(p)
+                 and not fnmatch.fnmatch(posixpath.basename(p), "manifest-*.json"))
   if Path(file_pattern).suffix.lower() in audio_io.AUDIO_EXTENSIONS:
     raise _not_a_folder(file_pattern)
   if not paths:
@@ -366,15 +395,8 @@ def tfrecord_dataset(file_pattern: str, config, split: str, batch_size: Optional
   ds = ds.map(parse_example, num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.filter(lambda ex: ex["split"] == split)
 
-  try:
-    first = next(iter(tf.data.TFRecordDataset(paths[:1]).map(parse_example).take(1)), None)
-  except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
-    raise DataError(f"{paths[0]}: not a TFRecord of clips as prepared by "
-                    f"wave_music_vae_prepare_tfrecord ({type(e).__name__})") from e
-  if first is not None and int(first["sample_rate_hz"]) != config.sample_rate_hz:
-    raise DataError(f"{paths[0]}: clips are at {int(first['sample_rate_hz'])} Hz, not the "
-                    f"config rate of {config.sample_rate_hz} Hz; prepare them again with "
-                    f"--sample_rate_hz={config.sample_rate_hz}")
+  for path in paths:
+    _check_tfrecord_file(path, config)
 
   def check_rate(ex):
     tf.debugging.assert_equal(

@@ -98,8 +98,8 @@ def load_clips(source: data.DatasetSource, config: Config, split: str, max_clips
       keep = np.unique(np.round(np.linspace(0, len(audio) - 1, max_clips)).astype(int))
       audio, labels = audio[keep], labels[keep]
   if not len(audio):
-    raise data.DataError(f"{source.examples_path}: no readable clips in the {split} split; "
-                         f"{source.skipped.summary()}")
+    raise data.DataError(f"{source.examples_path}: its {split} split gave no clips (it is empty, "
+                         f"or none of its files could be read; {source.skipped.summary()})")
   return Clips(audio.astype(np.float32), labels, split)
 
 

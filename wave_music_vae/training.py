@@ -47,6 +47,10 @@ class TrainingError(RuntimeError):
   """A run that cannot start or continue (mismatched run_dir, diverged loss, ...)."""
 
 
+class NoEvalClipsError(TrainingError):
+  """The eval dataset gave no clip: its split is empty, or none of its files could be read."""
+
+
 @keras.saving.register_keras_serializable(package="wave_music_vae")
 class MusicVaeLearningRate(keras.optimizers.schedules.LearningRateSchedule):
   """MusicVAE's decay: (learning_rate - min_learning_rate) * decay_rate**step + min."""
@@ -413,7 +417,7 @@ class Trainer:
         totals[k] = totals.get(k, 0.0) + float(terms[k]) * n
       count += n
     if not count:
-      raise TrainingError("the eval dataset yielded no clips")
+      raise NoEvalClipsError("the eval dataset yielded no clips")
     means = {k: v / count for k, v in totals.items()}
     means["clips"] = count
     if write_summaries and self.is_chief:

@@ -112,7 +112,15 @@ def main(argv):
       print(f"stopped by {summary.stopped_by}: checkpoint written at step {summary.end_step}")
       return 0
   eval_dataset, split_name = _eval_dataset(source, config)
-  means = trainer.evaluate(eval_dataset, eval_batches)
+  try:
+    means = trainer.evaluate(eval_dataset, eval_batches)
+  except training.NoEvalClipsError:
+    message = (f"{source.examples_path}: its {split_name} split gave no clips (it is empty, or "
+               f"none of its files could be read; {source.skipped.summary()})")
+    if FLAGS.mode == "eval":
+      raise data.DataError(message) from None
+    print(f"{message}: eval pass skipped")
+    return 0
   print(f"eval on the {split_name} split at step {int(trainer.step.numpy())}:")
   print(training.format_losses(means))
   print(source.skipped.summary())
