@@ -5,6 +5,7 @@ than a clip (zero-padded), a corrupt file and an empty one (skipped, listed).
 """
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -163,6 +164,21 @@ def test_patterns_name_files_relative_to_their_root(song_root):
   assert recursive == [f for f in by_folder if f.path.endswith(".wav")]
   with pytest.raises(prepare.PrepareError, match="no audio files found"):
     prepare.list_input_files([f"{song_root}/*/*.mp3"])
+
+
+def test_songs_whose_names_are_not_utf8_are_prepared(tmp_path):
+  """Beam's string coder refuses such names, so paths travel through the pipeline as bytes."""
+  root = tmp_path / "songs"
+  path = os.path.join(os.fsencode(root), b"M\xfcller", b"Caf\xe9.wav")
+  os.makedirs(os.path.dirname(path))
+  soundfile.write(path, synth_song(2.0), SAMPLE_RATE_HZ)
+  result = prepare.prepare_tfrecord([str(root)], str(tmp_path / "out" / "clips"),
+                                    example_secs=EXAMPLE_SECS, eval_split_fraction=0.0,
+                                    sample_rate_hz=SAMPLE_RATE_HZ)
+  assert result.manifest["files_read"] == 1 and result.manifest["clips"] == 2
+  assert list(result.manifest["labels"]) == ["M\ufffdller"]
+  records = _records(tmp_path / "out" / "clips")
+  assert {r["source_path"] for r in records} == {b"M\xfcller/Caf\xe9.wav"}
 
 
 def test_bad_settings_and_unknown_pipeline_options_are_refused(song_root, tmp_path):

@@ -1,6 +1,7 @@
 """Dataset layouts, the split by file, crops, skipping bad files, and TFRecords."""
 
 import dataclasses
+import os
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +134,32 @@ def test_folder_dataset_skips_and_counts_bad_files(tmp_path, tiny_config):
   batch = next(iter(train.take(1)))
   assert batch["audio"].shape == (tiny_config.batch_size, tiny_config.clip_samples)
   assert set(batch["label"].numpy()) == {b"a"}
+
+
+def _latin1_named_songs(root: Path):
+  """Songs named in Latin-1 bytes, as old rips are: 'Café del Mar.wav' in 'Müller/'."""
+  root_bytes = os.fsencode(root)
+  for i, relative in enumerate((b"M\xfcller/Caf\xe9 del Mar.wav", b"plain/song.wav")):
+    path = os.path.join(root_bytes, relative)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    soundfile.write(path, synth_song(2.0, seed=i), SAMPLE_RATE_HZ)
+
+
+def test_songs_whose_names_are_not_utf8_are_read_and_labelled(tmp_path, tiny_config):
+  _latin1_named_songs(tmp_path)
+  files = data.list_folder(tmp_path)
+  assert [f.label for f in files] == ["M\ufffdller", "plain"]  # printable labels
+  assert os.fsencode(files[0].path).endswith(b"M\xfcller/Caf\xe9 del Mar.wav")
+  assert {data.split_of(f.relative_path, 0.5) for f in files} <= {"train", "eval"}
+  skipped = data.SkippedFiles()
+  batches = list(data.folder_dataset(files, tiny_config, "eval", skipped, batch_size=8))
+  assert len(skipped) == 0
+  assert sum(len(b["audio"]) for b in batches) == 4   # two 2 s songs, two 1 s crops each
+  assert sorted(set(np.concatenate([b["label"].numpy() for b in batches]))) == [
+      "M\ufffdller".encode(), b"plain"]
+  example = data.make_example(np.zeros(4), SAMPLE_RATE_HZ, files[0].label, files[0].relative_path)
+  parsed = data.parse_example(example.SerializeToString())
+  assert parsed["source_path"].numpy() == b"M\xfcller/Caf\xe9 del Mar.wav"
 
 
 def test_folder_with_no_readable_audio_fails_early(tmp_path):

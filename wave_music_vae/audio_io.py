@@ -91,7 +91,7 @@ def _is_32_bit_integer_pcm(path: Path) -> bool:
   """True for a WAV of 32-bit integer samples (libsndfile's header read, no decoding)."""
   import soundfile  # pylint: disable=g-import-not-at-top
   try:
-    return soundfile.info(str(path)).subtype == "PCM_32"
+    return soundfile.info(os.fsencode(path)).subtype == "PCM_32"
   except Exception:  # pylint: disable=broad-except  # Not a libsndfile format.
     return False
 
@@ -100,7 +100,7 @@ def _decode_tfio(path: Path, offset_seconds: float, duration_seconds: Optional[f
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_io as tfio  # pylint: disable=g-import-not-at-top
   with _TFIO_LOCK:
-    audio = tfio.audio.AudioIOTensor(str(path))
+    audio = tfio.audio.AudioIOTensor(os.fsencode(path))
     if audio.dtype == tf.float32 and _is_32_bit_integer_pcm(path):
       # tensorflow-io 0.37 takes any 32-bit WAV for float32 and returns the integers' bits.
       raise ValueError("32-bit integer PCM, which tensorflow-io misreads as float")
@@ -113,7 +113,7 @@ def _decode_tfio(path: Path, offset_seconds: float, duration_seconds: Optional[f
 
 def _decode_soundfile(path: Path, offset_seconds: float, duration_seconds: Optional[float]):
   import soundfile  # pylint: disable=g-import-not-at-top
-  with soundfile.SoundFile(str(path)) as f:
+  with soundfile.SoundFile(os.fsencode(path)) as f:
     rate = f.samplerate
     start = int(round(offset_seconds * rate))
     frames = -1 if duration_seconds is None else int(round(duration_seconds * rate))
@@ -146,7 +146,7 @@ def _decode_ffmpeg(path: Path, offset_seconds: float, duration_seconds: Optional
         raise RuntimeError("no audio stream in the file")
       message = stderr.strip().splitlines()
       raise RuntimeError(message[-1] if message else f"ffmpeg exited with {result.returncode}")
-    samples, rate = soundfile.read(str(out), dtype="float32", always_2d=True)
+    samples, rate = soundfile.read(os.fsencode(out), dtype="float32", always_2d=True)
   return samples, rate
 
 
@@ -238,7 +238,7 @@ def duration_seconds(path) -> float:
   path = Path(path)
   try:
     import soundfile  # pylint: disable=g-import-not-at-top
-    info = soundfile.info(str(path))
+    info = soundfile.info(os.fsencode(path))
     if 0 < info.frames < _UNKNOWN_FRAMES and info.samplerate > 0:
       return info.frames / info.samplerate
   except Exception:  # pylint: disable=broad-except  # Not a libsndfile format: ask ffmpeg.
@@ -269,11 +269,11 @@ def write_audio(path, waveform: np.ndarray, sample_rate_hz: int, overwrite: bool
   try:
     import soundfile  # pylint: disable=g-import-not-at-top
     if suffix in _SOUNDFILE_WRITE_FORMATS:
-      soundfile.write(str(tmp), waveform, sample_rate_hz, subtype=_SOUNDFILE_WRITE_FORMATS[suffix])
+      soundfile.write(os.fsencode(tmp), waveform, sample_rate_hz, subtype=_SOUNDFILE_WRITE_FORMATS[suffix])
     else:
       with tempfile.TemporaryDirectory() as work:
         wav = Path(work) / "in.wav"
-        soundfile.write(str(wav), waveform, sample_rate_hz, subtype="FLOAT")
+        soundfile.write(os.fsencode(wav), waveform, sample_rate_hz, subtype="FLOAT")
         result = subprocess.run(
             [ffmpeg_binary(), "-nostdin", "-v", "error", "-y", "-i", str(wav), "-f",
              {".mp3": "mp3", ".ogg": "ogg", ".opus": "opus", ".m4a": "ipod"}.get(suffix, "wav"),

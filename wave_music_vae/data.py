@@ -30,6 +30,7 @@ import fnmatch
 import functools
 import hashlib
 import logging
+import os
 import posixpath
 import threading
 from pathlib import Path
@@ -84,9 +85,20 @@ class SkippedFiles:
     return f"{len(self)} unreadable file(s) skipped"
 
 
+def printable(name: str) -> str:
+  """A file or folder name with the bytes that are not UTF-8 (which Python keeps as
+  surrogates, e.g. a Latin-1 'Café') replaced by U+FFFD, so it can be a label,
+  a tensor or JSON."""
+  return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def split_of(relative_path: str, eval_fraction: float) -> str:
-  """'train' or 'eval' for a file, from a stable hash of its relative path."""
-  digest = hashlib.sha1(relative_path.replace("\\", "/").encode("utf-8")).hexdigest()
+  """'train' or 'eval' for a file, from a stable hash of its relative path.
+
+  The hash is of the path's bytes, so a name that is not UTF-8 hashes too.
+  """
+  raw = relative_path.replace("\\", "/").encode("utf-8", "surrogateescape")
+  digest = hashlib.sha1(raw).hexdigest()
   return "eval" if int(digest[:8], 16) / 2 ** 32 < eval_fraction else "train"
 
 
@@ -100,7 +112,7 @@ def list_folder(root) -> List[AudioFile]:
   files = []
   for path in sorted(p for p in root.rglob("*") if _is_audio(p)):
     relative = path.relative_to(root)
-    label = relative.parts[0] if len(relative.parts) > 1 else ""
+    label = printable(relative.parts[0]) if len(relative.parts) > 1 else ""
     files.append(AudioFile(str(path), relative.as_posix(), label))
   return files
 
@@ -249,7 +261,7 @@ def _decoder(sample_rate_hz: int, skipped: SkippedFiles, training: bool, seed: i
   rng = np.random.default_rng(seed)
 
   def decode(path):
-    path = path.numpy().decode("utf-8")
+    path = os.fsdecode(path.numpy())  # The name's own bytes, UTF-8 or not.
     try:
       offset, duration = 0.0, None
       try:
@@ -283,7 +295,8 @@ def decoded_songs(files: List[AudioFile], sample_rate_hz: int, skipped: SkippedF
     ok.set_shape([])
     return audio, label, ok
 
-  ds = tf.data.Dataset.from_tensor_slices(([f.path for f in files], [f.label for f in files]))
+  ds = tf.data.Dataset.from_tensor_slices(([os.fsencode(f.path) for f in files],
+                                           [f.label for f in files]))
   ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.filter(lambda audio, label, ok: ok)
   return ds.map(lambda audio, label, ok: (audio, label))
@@ -337,7 +350,8 @@ def make_example(audio: np.ndarray, sample_rate_hz: int, label: str = "", source
       "audio": feature(float_list=tf.train.FloatList(value=np.asarray(audio, np.float32).tolist())),
       "sample_rate_hz": feature(int64_list=tf.train.Int64List(value=[int(sample_rate_hz)])),
       "label": feature(bytes_list=tf.train.BytesList(value=[label.encode("utf-8")])),
-      "source_path": feature(bytes_list=tf.train.BytesList(value=[source_path.encode("utf-8")])),
+      "source_path": feature(bytes_list=tf.train.BytesList(
+          value=[source_path.encode("utf-8", "surrogateescape")])),
       "offset_seconds": feature(float_list=tf.train.FloatList(value=[float(offset_seconds)])),
       "split": feature(bytes_list=tf.train.BytesList(value=[split.encode("utf-8")])),
   }))

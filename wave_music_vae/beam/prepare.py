@@ -4,7 +4,8 @@ The only module of wave_music_vae that imports apache_beam. The same pipeline ru
 on the DirectRunner (the default), Dataflow, Flink or Spark, chosen by the standard
 Beam pipeline options. Stages:
 
-  input_files      (path, relative_path, label) per song, listed on the launcher
+  input_files      (path, relative_path, label) per song, listed on the launcher (paths as
+                   bytes, so names that are not UTF-8 pass Beam's string coder)
   reshuffle_files  spreads songs over workers (a Create is a single bundle)
   read_and_cut     `ReadAndCutDoFn`: decode, mix down and resample (`audio_io.read_audio`),
                    cut clips, one serialized `tf.train.Example` per clip in the feature
@@ -120,7 +121,8 @@ def list_input_files(filepatterns: Sequence[str], layout: str = "folder") -> Lis
           continue
         relative = metadata.path[len(root):].lstrip("/")
         parts = relative.split("/")
-        listed.append(data.AudioFile(metadata.path, relative, parts[0] if len(parts) > 1 else ""))
+        listed.append(data.AudioFile(metadata.path, relative,
+                                     data.printable(parts[0]) if len(parts) > 1 else ""))
     if not listed:
       raise PrepareError(f"{pattern}: no audio files found")
     for audio_file in listed:
@@ -163,15 +165,16 @@ class ReadAndCutDoFn(beam.DoFn):
     self.files_skipped = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "files_skipped")
     self.clips_written = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "clips_written")
 
-  def process(self, song: Tuple[str, str, str]):
-    path, relative_path, label = song
+  def process(self, song: Tuple[bytes, bytes, str]):
+    # Paths travel as bytes: Beam's string coder refuses names that are not UTF-8.
+    path, relative_path, label = os.fsdecode(song[0]), os.fsdecode(song[1]), song[2]
     try:
       with _local_file(path) as local_path:
         audio = audio_io.read_audio(local_path, self.sample_rate_hz)
     except audio_io.AudioReadError as e:
-      _LOGGER.warning("skipped unreadable audio %s: %s", path, e.cause)
+      _LOGGER.warning("skipped unreadable audio %s: %s", data.printable(path), e.cause)
       self.files_skipped.inc()
-      yield beam.pvalue.TaggedOutput(_SKIPPED, (path, e.cause))
+      yield beam.pvalue.TaggedOutput(_SKIPPED, (data.printable(path), data.printable(e.cause)))
       return
     self.files_read.inc()
     split = data.split_of(relative_path, self.eval_split_fraction)
@@ -182,7 +185,7 @@ class ReadAndCutDoFn(beam.DoFn):
                               start / self.sample_rate_hz, split).SerializeToString()
     self.clips_written.inc(len(clips))
     yield beam.pvalue.TaggedOutput(_SONGS, {
-        "relative_path": relative_path, "label": label, "split": split,
+        "relative_path": data.printable(relative_path), "label": label, "split": split,
         "seconds": len(audio) / self.sample_rate_hz, "clips": len(clips)})
 
 
@@ -344,7 +347,8 @@ def prepare_tfrecord(input_audio_filepatterns: Sequence[str], output_tfrecord_pa
   pipeline = beam.Pipeline(options=options)
   outputs = (
       pipeline
-      | "input_files" >> beam.Create([(f.path, f.relative_path, f.label) for f in files])
+      | "input_files" >> beam.Create([(os.fsencode(f.path), os.fsencode(f.relative_path), f.label)
+                                      for f in files])
       | "reshuffle_files" >> beam.Reshuffle()
       | "read_and_cut" >> beam.ParDo(ReadAndCutDoFn(
           sample_rate_hz, example_secs, hop_secs, eval_split_fraction)).with_outputs(

@@ -82,7 +82,7 @@ def _write_json(results: dict, path: Path) -> None:
   tmp = path.with_name(f".{path.name}.partial")
   path.parent.mkdir(parents=True, exist_ok=True)
   try:
-    tmp.write_text(text)
+    tmp.write_text(text, encoding="utf-8", errors="backslashreplace")
     os.replace(tmp, path)
   finally:
     tmp.unlink(missing_ok=True)
