@@ -123,3 +123,15 @@ def test_warm_start_from_another_architecture_names_the_first_mismatch(tiny_conf
   with pytest.raises(training.TrainingError, match=r"warm-start model's .* has shape .*16"):
     trainer.warm_start(wider.model)
   assert int(trainer.step.numpy()) == 0
+  # Same shapes, other log-mels: the weights would be read with another meaning.
+  louder = training.Trainer(config_lib.override(tiny_config, {"db_center": 0.0, "db_scale": 10.0}),
+                            tmp_path / "louder")
+  before = trainer.model.get_weights()
+  with pytest.raises(training.TrainingError) as error:
+    trainer.warm_start(louder.model)
+  assert str(error.value) == (
+      f"the warm-start model hears other audio: db_center=0.0 (this config: "
+      f"{tiny_config.db_center}), db_scale=10.0 (this config: {tiny_config.db_scale}); its "
+      "weights were learned on other log-mels")
+  assert all(np.array_equal(a, b) for a, b in zip(before, trainer.model.get_weights()))
+  assert not all(np.array_equal(a, b) for a, b in zip(before, louder.model.get_weights()))

@@ -159,6 +159,12 @@ class Config:
     return override(cls(), values)
 
 
+# The settings that define what the model hears: weights learned with other values
+# see other log-mels (a warm start must keep them; model sizes are checked by shape).
+FRONT_END_FIELDS = ("sample_rate_hz", "clip_seconds", "n_fft", "hop_length", "n_mels",
+                    "mel_fmin_hz", "mel_fmax_hz", "db_floor", "db_center", "db_scale")
+
+
 def differing_fields(first: Config, second: Config) -> List[str]:
   """Sorted names of the settings in which two configs differ, their labels (name,
   description) aside: what makes a checkpoint of one unusable as the other."""

@@ -255,9 +255,18 @@ class Trainer:
 
     Raises:
       TrainingError: the source's variables differ in name or shape (another
-        architecture); the message names the first mismatch.
+        architecture), or its audio front end differs (`config.FRONT_END_FIELDS`:
+        its weights were learned on other log-mels); the message names the first
+        mismatch.
     """
     _check_same_variables(self.model, source_model)
+    theirs = source_model.config
+    front_end = [f"{name}={getattr(theirs, name)} (this config: {getattr(self.config, name)})"
+                 for name in config_lib.FRONT_END_FIELDS
+                 if getattr(theirs, name) != getattr(self.config, name)]
+    if front_end:
+      raise TrainingError("the warm-start model hears other audio: " + ", ".join(front_end)
+                          + "; its weights were learned on other log-mels")
     ours, theirs = model_variables(self.model), model_variables(source_model)
     for path, variable in ours.items():
       variable.assign(np.asarray(theirs[path].numpy(), dtype=variable.dtype))
