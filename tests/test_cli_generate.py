@@ -145,10 +145,17 @@ def test_bad_input_file_is_one_line_naming_it(run_dir, tmp_path):
   assert not (tmp_path / "out").exists()
 
 
-def test_bad_flags_are_named_before_any_work(run_dir, tmp_path):
-  done = _generate(f"--run_dir={run_dir}", "--mode=tweak", "--tweak=5:loud",
-                   f"--output_dir={tmp_path}")
-  _one_line_error(done, "--tweak: '5:loud': DIM must be an integer and VALUE a number")
+@pytest.mark.parametrize("args,message", [
+    (["--mode=tweak", "--tweak=5:loud"], "--tweak: '5:loud': DIM must be an integer and VALUE"),
+    (["--mode=tweak", "--tweak=3:1e39"], "latent edit value 1e+39 is beyond ±1000"),
+    (["--mode=reconstruct", "--max_seconds=nan"], "--max_seconds must be a positive, finite"),
+    (["--mode=reconstruct", "--max_seconds=inf"], "--max_seconds must be a positive, finite"),
+    (["--mode=sample", "--temperature=1e39"], "--temperature must be in (0, 100]"),
+    (["--mode=sample", "--seed=9223372036854775808"], "--seed must be in [0, 2**31 - 1]"),
+])
+def test_bad_flags_are_named_before_any_work(run_dir, tmp_path, args, message):
+  done = _generate(f"--run_dir={run_dir}", *args, f"--output_dir={tmp_path}")
+  _one_line_error(done, message)
   assert not list(tmp_path.iterdir())
 
 

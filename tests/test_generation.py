@@ -210,14 +210,21 @@ def test_edits_are_checked_against_the_model(backend):
     generation.tweak(backend, synth_song(1.0), generation.LatentEdit(attributes=(("jazz", 1.0),)))
   with pytest.raises(generation.GenerationError, match="flatten factor"):
     generation.tweak(backend, synth_song(1.0), generation.LatentEdit(flatten_factor=1.5))
-  for temperature in (0.0, float("nan")):
-    with pytest.raises(generation.GenerationError, match="temperature must be positive and finite"):
+  for temperature in (0.0, float("nan"), 3e38):
+    with pytest.raises(generation.GenerationError, match=r"temperature must be in \(0, 100\]"):
       generation.sample(backend, 1, temperature)
-  # NaN or infinite amounts would decode to silence: refused, not written.
+  # NaN, infinite or float32-overflowing amounts would decode to silence: refused, not written.
   for edit in (generation.LatentEdit(sets=((3, float("nan")),)),
                generation.LatentEdit(scales=((1, float("inf")),))):
     with pytest.raises(generation.GenerationError, match="must be finite"):
       generation.tweak(backend, synth_song(1.0), edit)
+  for edit in (generation.LatentEdit(sets=((3, 1e39),)),
+               generation.LatentEdit(max_out_dims=(3,), max_out_stddevs=1e39),
+               generation.LatentEdit(attributes=(("up", -2000.0),))):
+    with pytest.raises(generation.GenerationError, match=r"is beyond ±1000 \(z is in prior"):
+      edit.check(z_size, {"up": np.ones(z_size, np.float32)})
+  with pytest.raises(generation.GenerationError, match="max-out stddevs -3: must not be negative"):
+    generation.LatentEdit(max_out_dims=(2,), max_out_stddevs=-3.0).check(z_size, {})
 
 
 @pytest.mark.parametrize("text, expected", [("3:1.5", ("set", 3, 1.5)), ("0:-2", ("set", 0, -2.0)),

@@ -70,6 +70,14 @@ def test_set_dimensions_changes_only_the_named_dimensions():
   np.testing.assert_array_equal(edited[:, untouched], z[:, untouched])
 
 
+def test_set_dimensions_named_twice_takes_the_last_value():
+  z = np.stack([_vector(6, 1.0), _vector(7, 1.0)])
+  edited = latent.set_dimensions(z, [5, 2, 5, 5], [2.0, 1.0, 2.0, -3.0]).numpy()
+  np.testing.assert_array_equal(edited[:, 5], [-3.0, -3.0])   # not the sum, 1.0
+  np.testing.assert_array_equal(edited[:, 2], [1.0, 1.0])
+  np.testing.assert_array_equal(latent.set_dimensions(z, [], []).numpy(), z)
+
+
 def test_max_out_pushes_to_k_stddevs_on_the_dimensions_own_side():
   z = np.array([[0.3, -0.2, 1.0], [-0.7, 0.4, 0.0]], np.float32)
   edited = latent.max_out(z, 0, 2.5).numpy()

@@ -299,8 +299,9 @@ def sample(backend: Backend, num_outputs: int = 5, temperature: float = 0.5, see
   """
   if num_outputs < 1:
     raise GenerationError(f"num_outputs must be at least 1 (got {num_outputs})")
-  if not 0 < temperature < math.inf:  # NaN fails too.
-    raise GenerationError(f"temperature must be positive and finite (got {temperature})")
+  if not 0 < temperature <= latent.MAX_TEMPERATURE:  # NaN fails too.
+    raise GenerationError(f"temperature must be in (0, {latent.MAX_TEMPERATURE:g}] "
+                          f"(got {temperature})")
   grid = WindowGrid.for_song(backend.config.clip_samples, backend.config.clip_samples)
   z = latent.prior_sample(num_outputs, backend.config.z_size, temperature, seed)
   labels = [f"sample {i:03d}" for i in range(num_outputs)]
@@ -348,6 +349,13 @@ class LatentEdit:
                + [self.max_out_stddevs])
     if not all(math.isfinite(v) for v in amounts):
       raise GenerationError("latent edits must be finite numbers (got NaN or infinity)")
+    too_large = [v for v in amounts if abs(v) > latent.MAX_EDIT]
+    if too_large:
+      raise GenerationError(f"latent edit value {too_large[0]:g} is beyond ±{latent.MAX_EDIT:g} "
+                            "(z is in prior standard deviations)")
+    if self.max_out_stddevs < 0:
+      raise GenerationError(f"max-out stddevs {self.max_out_stddevs:g}: must not be negative "
+                            "(the dimension is pushed on its own side)")
     if not 0.0 <= self.flatten_factor <= 1.0:
       raise GenerationError(f"flatten factor {self.flatten_factor}: must be in [0, 1]")
 

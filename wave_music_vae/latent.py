@@ -11,6 +11,12 @@ All vectors are float32 `[..., z_size]`; the prior is N(0, I).
 
 import tensorflow as tf
 
+# z ~ N(0, I), so these bound what an edit or a draw can mean; beyond them float32
+# overflows (1e39 * 0 is NaN, which would decode to silence) long before anything
+# audible changes.
+MAX_EDIT = 1000.0          # Largest |value|: set value, scale factor, attribute amount, stddevs.
+MAX_TEMPERATURE = 100.0    # Largest prior temperature.
+
 
 def slerp(z1: tf.Tensor, z2: tf.Tensor, t: tf.Tensor) -> tf.Tensor:
   """Spherical interpolation. z1, z2 [z_size] or [batch, z_size]; t in [0, 1] broadcast.
@@ -52,15 +58,22 @@ def interpolation_path(z1: tf.Tensor, z2: tf.Tensor, num_steps) -> tf.Tensor:
 
 
 def set_dimensions(z: tf.Tensor, dimensions: tf.Tensor, values: tf.Tensor) -> tf.Tensor:
-  """z [batch, z_size]; dimensions int [k]; values [k] -> z with z[:, d_i] = v_i."""
+  """z [batch, z_size]; dimensions int [k]; values [k] -> z with z[:, d_i] = v_i.
+
+  A dimension named twice takes its last value, as a repeated flag would.
+  """
   z = tf.convert_to_tensor(z, tf.float32)
   dimensions = tf.convert_to_tensor(dimensions, tf.int32)
   values = tf.convert_to_tensor(values, tf.float32)
-  mask = tf.reduce_sum(tf.one_hot(dimensions, tf.shape(z)[-1]), axis=0)          # [z_size]
-  replacement = tf.reduce_sum(tf.one_hot(dimensions, tf.shape(z)[-1]) * values[:, tf.newaxis],
-                              axis=0)
-  mask = tf.minimum(mask, 1.0)
-  return z * (1.0 - mask) + replacement * mask
+  positions = tf.range(tf.shape(dimensions)[0])
+  superseded = tf.reduce_any(                                                    # [k]
+      tf.equal(dimensions[:, tf.newaxis], dimensions[tf.newaxis, :])
+      & (positions[:, tf.newaxis] < positions[tf.newaxis, :]), axis=1)
+  one_hot = tf.one_hot(dimensions, tf.shape(z)[-1]) * tf.cast(
+      tf.logical_not(superseded), tf.float32)[:, tf.newaxis]                    # [k, z_size]
+  mask = tf.reduce_sum(one_hot, axis=0)                                          # [z_size]
+  replacement = tf.reduce_sum(one_hot * values[:, tf.newaxis], axis=0)
+  return z * (1.0 - mask) + replacement
 
 
 def max_out(z: tf.Tensor, dimension, num_stddevs: float = 3.0) -> tf.Tensor:

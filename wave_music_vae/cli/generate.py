@@ -22,6 +22,7 @@ the outputs take the shorter song's length. Files are named
 nor an existing file unless --overwrite.
 """
 
+import math
 import sys
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from wave_music_vae import audio_io
 from wave_music_vae import checkpoints
 from wave_music_vae import generation
 from wave_music_vae import inference
+from wave_music_vae import latent
 from wave_music_vae import plotting
 from wave_music_vae import refinement
 from wave_music_vae.cli import common
@@ -113,15 +115,17 @@ def _check_flags(mode: str) -> None:
   for name in ("temperature", "seed"):
     if FLAGS[name].present and mode != "sample":
       raise common.UsageError(f"--{name} is only used by --mode=sample")
-  if FLAGS.temperature <= 0:
-    raise common.UsageError("--temperature must be positive")
+  if not 0 < FLAGS.temperature <= latent.MAX_TEMPERATURE:  # NaN fails this too.
+    raise common.UsageError(f"--temperature must be in (0, {latent.MAX_TEMPERATURE:g}]")
+  if FLAGS.seed is not None and not 0 <= FLAGS.seed < 2 ** 31:  # The export's seed is int32.
+    raise common.UsageError("--seed must be in [0, 2**31 - 1]")
   edits_given = [name for name in _EDIT_FLAGS + ("max_out_stddevs",) if FLAGS[name].present]
   if mode != "tweak" and edits_given:
     raise common.UsageError(f"--{edits_given[0]} is only used by --mode=tweak")
   if not 0.0 <= FLAGS.flatten <= 1.0:
     raise common.UsageError("--flatten must be in [0, 1]")
-  if FLAGS.max_seconds is not None and FLAGS.max_seconds <= 0:
-    raise common.UsageError("--max_seconds must be positive")
+  if FLAGS.max_seconds is not None and not 0 < FLAGS.max_seconds < math.inf:
+    raise common.UsageError("--max_seconds must be a positive, finite number of seconds")
   if FLAGS.griffin_lim_iters is not None and FLAGS.griffin_lim_iters < 1:
     raise common.UsageError("--griffin_lim_iters must be at least 1")
   if not 0 <= FLAGS.refine_steps <= refinement.MAX_STEPS:
