@@ -172,8 +172,9 @@ def test_export_model_refuses_bad_versions_and_names(tmp_path, keras_model):
   assert export.existing_versions(tmp_path / "absent") == []
   with pytest.raises(export.ExportError, match="never overwritten.*write 3"):
     export.export_model(keras_model, tmp_path, "m", version=2)
-  with pytest.raises(export.ExportError, match="positive"):
-    export.export_model(keras_model, tmp_path, "m", version=0)
+  for version in (0, 2 ** 63):  # TF Serving reads versions as int64
+    with pytest.raises(export.ExportError, match=r"positive integers below 2\*\*63"):
+      export.export_model(keras_model, tmp_path, "m", version=version)
   for name in ("", "a/b", "..", "12"):
     with pytest.raises(export.ExportError, match="bad model name"):
       export.export_model(keras_model, tmp_path, name)
@@ -305,27 +306,28 @@ def test_fresh_tensorflow_process_runs_every_signature_like_keras(exported, kera
   _assert_same_audio(out["decode/waveform"], waveform)
   _assert_same_audio(out["decode_with_iters/waveform"], _keras_waveform(model, z, 4)[0])
   assert np.abs(out["decode_with_iters/waveform"] - waveform).max() > 1e-2  # Iterations matter.
-  _assert_same_audio(out["decode_wav/waveform_bytes"], np.clip(waveform, -1, 1))
+  _assert_same_audio(out["decode_wav/waveform_bytes"], generation.limit_peaks(np.array(waveform)))
   assert set(out["decode_wav/waveform_bytes/rate"]) == {config.sample_rate_hz}
 
   # Reconstruction: a shorter clip is zero-padded at the end.
   _, short_mu, _ = model.encode(_fit(short, clip))
-  _assert_same_audio(out["reconstruct/waveform"], _keras_waveform(model, short_mu)[0])
+  _assert_same_audio(out["reconstruct/waveform"],
+                     generation.limit_peaks(_keras_waveform(model, short_mu)[0]))
   _, wav_short_mu, _ = model.encode(_fit(out["wav_input/short"], clip))
-  wav_reconstruction = np.clip(_keras_waveform(model, wav_short_mu)[0], -1, 1)
+  wav_reconstruction = generation.limit_peaks(_keras_waveform(model, wav_short_mu)[0])
   for name in ("reconstruct_wav", "serving_default"):
     _assert_same_audio(out[f"{name}/waveform_bytes"], wav_reconstruction)
 
   # Interpolation: slerp between the encoder means of row i of each input.
   path = latent.slerp(mu[:, np.newaxis], mu[::-1][:, np.newaxis], tf.linspace(0.0, 1.0, 3))
   expected = _keras_waveform(model, tf.reshape(path, [-1, config.z_size]))[0].reshape(2, 3, clip)
-  _assert_same_audio(out["interpolate/waveform"], expected)
+  _assert_same_audio(out["interpolate/waveform"], generation.limit_peaks(np.array(expected)))
   assert out["interpolate_wav/waveform_bytes"].shape == (2, 3, clip)
 
   # Sampling, repeatable from the seed.
   expected = model.to_waveform(model.sample(2, 0.8, 5)).numpy()
-  _assert_same_audio(out["sample/waveform"], expected)
-  _assert_same_audio(out["sample_wav/waveform_bytes"], np.clip(expected, -1, 1))
+  _assert_same_audio(out["sample/waveform"], generation.limit_peaks(np.array(expected)))
+  _assert_same_audio(out["sample_wav/waveform_bytes"], generation.limit_peaks(np.array(expected)))
 
   # Tweak: flatten, then add the attribute vector, then set dimensions, as the generate
   # command's LatentEdit does: the set dimension holds its value.
@@ -338,7 +340,8 @@ def test_fresh_tensorflow_process_runs_every_signature_like_keras(exported, kera
   np.testing.assert_allclose(out["tweak/z"], cli_edit.apply(mu, keras_model.attributes),
                              atol=1e-5)
   np.testing.assert_allclose(out["tweak/z"], edited.numpy(), atol=1e-5)
-  _assert_same_audio(out["tweak/waveform"], _keras_waveform(model, edited)[0])
+  _assert_same_audio(out["tweak/waveform"],
+                     generation.limit_peaks(_keras_waveform(model, edited)[0]))
   assert out["tweak_wav/waveform_bytes"].shape == (2, clip)
   edited_wav = latent.set_dimensions(
       latent.add_attribute(latent.flatten(wav_mu, 0.5), keras_model.attributes["high"], 1.0),
@@ -355,6 +358,18 @@ def _saved_model_cli(*args):
   result = _run(SAVED_MODEL_CLI, *args)
   assert result.returncode == 0, result.stderr[-3000:]
   return result.stdout
+
+
+def test_served_audio_is_peak_limited_like_the_generate_command():
+  """Loud decodes are scaled down to PEAK_LIMIT row by row, never clipped (as the CLI does)."""
+  loud = np.array([[0.5, -3.0, 1.0, 2.0], [0.1, 0.2, -0.3, 0.0]], np.float32)
+  limited = export.limit_peaks(tf.constant(loud)).numpy()
+  np.testing.assert_allclose(limited[0], loud[0] * generation.PEAK_LIMIT / 3.0, rtol=1e-6)
+  np.testing.assert_array_equal(limited[1], loud[1])             # quiet rows untouched
+  np.testing.assert_allclose(limited, generation.limit_peaks(np.array(loud)), rtol=1e-6)
+  path = np.stack([loud, -2 * loud])                              # [batch, steps, samples]
+  np.testing.assert_allclose(export.limit_peaks(tf.constant(path)).numpy()[1, 0],
+                             -2 * loud[0] * generation.PEAK_LIMIT / 6.0, rtol=1e-6)
 
 
 def test_saved_model_cli_lists_every_signature_with_its_names(exported):
@@ -504,13 +519,27 @@ BAD_REQUESTS = {
     "nan_temperature": ("sample", lambda: dict(num_samples=tf.constant(1),
                                                temperature=tf.constant(np.nan),
                                                seed=tf.constant(0)),
-                        "temperature must be a finite number >= 0"),
+                        r"temperature must be a finite number in \(0, 100\]; got nan"),
+    "zero_temperature": ("sample", lambda: dict(num_samples=tf.constant(1),
+                                                temperature=tf.constant(0.0), seed=tf.constant(0)),
+                         r"temperature must be a finite number in \(0, 100\]; got 0"),
+    "huge_temperature": ("sample", lambda: dict(num_samples=tf.constant(1),
+                                                temperature=tf.constant(3e38),
+                                                seed=tf.constant(0)),
+                         r"temperature must be a finite number in \(0, 100\]"),
+    "flatten_range": ("tweak", lambda: dict(waveform=tf.zeros([1, CLIP]), **(EDITS | {
+        "flatten_factor": tf.constant(5.0)})), r"flatten_factor must be a finite number in \[0, 1\]"),
+    "huge_dimension_value": ("tweak", lambda: dict(waveform=tf.zeros([1, CLIP]), **(EDITS | {
+        "dimension_values": tf.constant([1e38])})),
+                             r"dimension_values must be finite numbers in \[-1000, 1000\]"),
+    "unscaled_waveform": ("reconstruct", lambda: dict(waveform=tf.fill([1, CLIP], 1e30)),
+                          r"waveform has samples up to 1e\+30, far outside full scale"),
     "refine_steps": ("encode_refined", lambda: dict(waveform=tf.zeros([1, CLIP]),
                                                     refine_steps=tf.constant(1001)),
                      r"refine_steps must be in \[0, 1000\]; got 1001"),
     "griffin_lim_iters": ("decode_with_iters", lambda: dict(
         z=tf.zeros([1, 8]), griffin_lim_iters=tf.constant(-1)),
-                          r"griffin_lim_iters must be in \[0, 1000\]; got -1"),
+                          r"griffin_lim_iters must be in \[1, 1000\]; got -1"),
     "unknown_attribute": ("tweak", lambda: dict(waveform=tf.zeros([1, CLIP]),
                                                 **(EDITS | {"attribute": tf.constant("jazz")})),
                           r"unknown attribute: jazz \(this export carries: high, low\)"),

@@ -77,8 +77,10 @@ import numpy as np
 import tensorflow as tf
 
 from wave_music_vae import __version__
+from wave_music_vae import audio_io
 from wave_music_vae import checkpoints
 from wave_music_vae import config as config_lib
+from wave_music_vae import generation
 from wave_music_vae import latent
 from wave_music_vae import refinement
 
@@ -120,14 +122,23 @@ def _with_rank(tensor: tf.Tensor, rank: int) -> tf.Tensor:
   return tf.ensure_shape(tensor, [None] * rank)
 
 
-def _finite_scalar(tensor: tf.Tensor, name: str, minimum: Optional[float] = None) -> tf.Tensor:
-  """A float32 scalar input that must be finite (and >= minimum)."""
+def _finite_scalar(tensor: tf.Tensor, name: str, minimum: float = -latent.MAX_EDIT,
+                   maximum: float = latent.MAX_EDIT, above_minimum: bool = False) -> tf.Tensor:
+  """A float32 scalar input that must be finite and in [minimum, maximum] (or
+  (minimum, maximum] with `above_minimum`); the bounds default to the CLI's for edits."""
   tensor = _with_rank(tensor, 0)
-  ok = tf.math.is_finite(tensor)
-  if minimum is not None:
-    ok = ok & (tensor >= minimum)
-  bound = f" >= {minimum:g}" if minimum is not None else ""
-  return _after([_check(ok, f"{name} must be a finite number{bound}; got {{}}", tensor)], tensor)
+  low_ok = tensor > minimum if above_minimum else tensor >= minimum
+  ok = tf.math.is_finite(tensor) & low_ok & (tensor <= maximum)
+  interval = f"{'(' if above_minimum else '['}{minimum:g}, {maximum:g}]"
+  return _after([_check(ok, f"{name} must be a finite number in {interval}; got {{}}", tensor)],
+                tensor)
+
+
+def limit_peaks(waveforms: tf.Tensor) -> tf.Tensor:
+  """[..., samples] -> the same, each row whose peak exceeds generation's PEAK_LIMIT scaled
+  down to it (as wave_music_vae_generate does to each song), never clipped."""
+  peaks = tf.reduce_max(tf.abs(waveforms), axis=-1, keepdims=True)
+  return waveforms * tf.minimum(1.0, generation.PEAK_LIMIT / tf.maximum(peaks, 1e-12))
 
 
 def _int_scalar(tensor: tf.Tensor, name: str, minimum: int, maximum: int) -> tf.Tensor:
@@ -200,6 +211,9 @@ class ServingModule(tf.Module):
                samples),
         _check(tf.reduce_all(tf.math.is_finite(waveform)),
                f"{name} has NaN or infinite samples"),
+        _check(tf.reduce_max(tf.abs(waveform)) <= audio_io.MAX_PEAK,
+               f"{name} has samples up to {{}}, far outside full scale [-1, 1] (float audio "
+               "must be scaled to [-1, 1])", tf.reduce_max(tf.abs(waveform))),
     ]
     return fit_to_clip(_after(checks, waveform), config.clip_samples)
 
@@ -292,7 +306,7 @@ class ServingModule(tf.Module):
 
   def _reconstruct(self, clips):
     _, mu, _ = self._encode(clips)
-    return self._decode(mu)[0]
+    return limit_peaks(self._decode(mu)[0])
 
   def _interpolate(self, clips_1, clips_2, num_steps):
     num_steps = _int_scalar(num_steps, "num_steps", 2, MAX_CLIPS)
@@ -310,14 +324,15 @@ class ServingModule(tf.Module):
     path = latent.slerp(mu_1[:, tf.newaxis], mu_2[:, tf.newaxis],
                         tf.linspace(0.0, 1.0, num_steps))            # [batch, steps, z_size]
     waveforms, _ = self._decode(tf.reshape(path, [-1, self._config.z_size]))
-    return tf.reshape(waveforms, [batch, num_steps, self._config.clip_samples])
+    return limit_peaks(tf.reshape(waveforms, [batch, num_steps, self._config.clip_samples]))
 
   def _sample(self, num_samples, temperature, seed):
     num_samples = _int_scalar(num_samples, "num_samples", 1, MAX_CLIPS)
-    temperature = _finite_scalar(temperature, "temperature", minimum=0.0)
+    temperature = _finite_scalar(temperature, "temperature", 0.0, latent.MAX_TEMPERATURE,
+                                 above_minimum=True)
     seed = _with_rank(seed, 0)
     log_mel = self._sample_log_mel(num_samples, temperature, seed)
-    return self._to_waveform(log_mel, tf.constant(self._config.griffin_lim_iters))
+    return limit_peaks(self._to_waveform(log_mel, tf.constant(self._config.griffin_lim_iters)))
 
   def _attribute_vector(self, attribute, amount):
     """The vector named by `attribute` ("" for none), checked; and its checked amount."""
@@ -342,17 +357,19 @@ class ServingModule(tf.Module):
         _check(tf.size(dimensions) == tf.size(dimension_values),
                "dimensions and dimension_values must have the same length; got {} and {}",
                tf.size(dimensions), tf.size(dimension_values)),
-        _check(tf.reduce_all(tf.math.is_finite(dimension_values)),
-               "dimension_values has NaN or infinite values"),
+        _check(tf.reduce_all(tf.math.is_finite(dimension_values)
+                             & (tf.abs(dimension_values) <= latent.MAX_EDIT)),
+               f"dimension_values must be finite numbers in [-{latent.MAX_EDIT:g}, "
+               f"{latent.MAX_EDIT:g}]; got {{}}", dimension_values),
     ]
     dimensions = _after(checks, dimensions)
-    flatten_factor = _finite_scalar(flatten_factor, "flatten_factor")
+    flatten_factor = _finite_scalar(flatten_factor, "flatten_factor", 0.0, 1.0)
     vector, amount = self._attribute_vector(attribute, attribute_amount)
     _, mu, _ = self._encode(clips)
     z = latent.flatten(mu, flatten_factor)
     z = latent.add_attribute(z, vector, amount)
     z = latent.set_dimensions(z, dimensions, dimension_values)
-    return self._decode(z)[0], z
+    return limit_peaks(self._decode(z)[0]), z
 
   # Signatures.
 
@@ -387,14 +404,14 @@ class ServingModule(tf.Module):
   @tf.function(input_signature=[_spec(tf.float32, "z"), _spec(tf.int32, "griffin_lim_iters")])
   def decode_with_iters(self, z, griffin_lim_iters):
     """As `decode`, with the number of Griffin-Lim iterations given."""
-    iterations = _int_scalar(griffin_lim_iters, "griffin_lim_iters", 0, MAX_GRIFFIN_LIM_ITERS)
+    iterations = _int_scalar(griffin_lim_iters, "griffin_lim_iters", 1, MAX_GRIFFIN_LIM_ITERS)
     waveform, log_mel = self._decode(self._latents(z), iterations)
     return {"waveform": waveform, "log_mel": log_mel}
 
   @tf.function(input_signature=[_spec(tf.float32, "z")])
   def decode_wav(self, z):
     """z [batch, z_size] -> waveform_bytes [batch] (WAV files)."""
-    return {"waveform_bytes": self._wav_bytes(self._decode(self._latents(z))[0])}
+    return {"waveform_bytes": self._wav_bytes(limit_peaks(self._decode(self._latents(z))[0]))}
 
   @tf.function(input_signature=[_spec(tf.float32, "waveform")])
   def reconstruct(self, waveform):
@@ -501,8 +518,8 @@ def version_path(export_dir, model_name: str, version: Optional[int] = None) -> 
   model_dir = Path(export_dir) / model_name
   if version is None:
     version = max(existing_versions(model_dir), default=0) + 1
-  if version < 1:
-    raise ExportError(f"bad version {version}: versions are positive integers")
+  if not 1 <= version < 2 ** 63:  # TF Serving reads versions as int64.
+    raise ExportError(f"bad version {version}: versions are positive integers below 2**63")
   target = model_dir / str(version)
   if target.exists():
     raise ExportError(f"{target} already exists; an exported version is never overwritten "

@@ -46,8 +46,6 @@ def main(argv):
     raise common.UsageError("--export_dir is required")
   if FLAGS.checkpoint_file and FLAGS.run_dir:
     raise common.UsageError("give only one of --checkpoint_file or --run_dir")
-  if FLAGS.version is not None and FLAGS.version < 1:
-    raise common.UsageError(f"--version={FLAGS.version}: versions are positive integers")
   if FLAGS.hparams and not FLAGS.config:
     raise common.UsageError("--hparams needs --config")
   shipped = checkpoints.default_checkpoint()
