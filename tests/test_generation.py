@@ -202,6 +202,38 @@ def test_edits_change_the_output_and_zero_edits_do_not(backend, mel):
     backend.attributes = backend_attributes
 
 
+class _CountingBackend:
+  """The real backend, recording how many clips each decode call is given."""
+
+  def __init__(self, backend):
+    self._backend = backend
+    self.decode_sizes = []
+
+  def __getattr__(self, name):
+    return getattr(self._backend, name)
+
+  def decode(self, z, griffin_lim_iters=None):
+    self.decode_sizes.append(len(z))
+    return self._backend.decode(z, griffin_lim_iters)
+
+
+def test_many_outputs_are_decoded_a_batch_at_a_time(backend):
+  """Memory must not grow with --num_outputs: at most BATCH_CLIPS clips per decode call."""
+  counting = _CountingBackend(backend)
+  many = generation.BATCH_CLIPS * 2 + 3
+  result = generation.sample(counting, num_outputs=many, seed=4, griffin_lim_iters=2)
+  assert max(counting.decode_sizes) == generation.BATCH_CLIPS
+  assert sum(counting.decode_sizes) == many
+  assert result.waveforms.shape == (many, backend.config.clip_samples)
+  np.testing.assert_array_equal(
+      result.waveforms, generation.sample(backend, num_outputs=many, seed=4,
+                                          griffin_lim_iters=2).waveforms)
+  counting.decode_sizes.clear()
+  generation.interpolate(counting, synth_song(2.5, seed=1), synth_song(2.5, seed=2),
+                         num_outputs=many, griffin_lim_iters=2)
+  assert max(counting.decode_sizes) <= generation.BATCH_CLIPS
+
+
 def test_edits_are_checked_against_the_model(backend):
   z_size = backend.config.z_size
   with pytest.raises(generation.GenerationError, match=f"dimension {z_size} does not exist"):

@@ -205,16 +205,23 @@ def encode_song(backend: Backend, waveform: np.ndarray, grid: WindowGrid,
 def decode_song(backend: Backend, latents: np.ndarray, grid: WindowGrid,
                 griffin_lim_iters: Optional[int] = None,
                 bar: Optional[_Progress] = None) -> np.ndarray:
-  """latents [num_windows, num_songs, z_size] -> stitched songs float32 [num_songs, samples]."""
+  """latents [num_windows, num_songs, z_size] -> stitched songs float32 [num_songs, samples].
+
+  At most BATCH_CLIPS clips are decoded per call, however many songs there are (a
+  256-output interpolation would otherwise hold 256 clips' Griffin-Lim state at once).
+  """
   num_windows, num_songs, z_size = latents.shape
   windows_per_batch = max(1, BATCH_CLIPS // num_songs)
 
   def decoded():
     for indices in _batches(num_windows, windows_per_batch):
-      audio, _ = backend.decode(latents[indices].reshape(-1, z_size), griffin_lim_iters)
-      if bar:
-        bar.advance(len(indices) * num_songs)
-      yield indices, audio.reshape(len(indices), num_songs, grid.clip_samples)
+      codes = latents[indices].reshape(-1, z_size)
+      audio = []
+      for rows in _batches(len(codes), BATCH_CLIPS):
+        audio.append(np.asarray(backend.decode(codes[rows], griffin_lim_iters)[0]))
+        if bar:
+          bar.advance(len(rows))
+      yield indices, np.concatenate(audio).reshape(len(indices), num_songs, grid.clip_samples)
 
   return stitch_windows(grid, decoded(), num_songs)
 
