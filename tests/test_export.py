@@ -473,11 +473,26 @@ def test_rest_nan_tokens_get_the_signatures_error(backend):
     _predict(backend.signatures["sample"], {"inputs": {"num_samples": 2}})
 
 
-def _wav(seconds, rate, subtype="PCM_16", channels=1):
+def _wav(seconds, rate, subtype="PCM_16", channels=1, wav_format="WAV"):
   buffer = io.BytesIO()
   soundfile.write(buffer, synth_song(seconds, sample_rate_hz=rate, channels=channels), rate,
-                  subtype=subtype, format="WAV")
+                  subtype=subtype, format=wav_format)
   return buffer.getvalue()
+
+
+def _streamed_wav():
+  """A WAV as written to a pipe: the RIFF and data sizes say 0xFFFFFFFF (unknown)."""
+  wav = bytearray(_wav(1.0, 22050))
+  wav[4:8] = wav[40:44] = b"\xff\xff\xff\xff"
+  return bytes(wav)
+
+
+def _wav_with_list_first():
+  """A WAV whose LIST (metadata) chunk comes before its format chunk."""
+  wav = _wav(1.0, 22050)
+  chunk = b"LIST" + (4).to_bytes(4, "little") + b"INFO"
+  body = wav[12:]
+  return b"RIFF" + (4 + len(chunk) + len(body)).to_bytes(4, "little") + b"WAVE" + chunk + body
 
 
 CLIP = 22050
@@ -563,6 +578,12 @@ BAD_REQUESTS = {
     "truncated_wav": ("encode_wav", lambda: dict(wav_bytes=tf.constant([_wav(1.0, 22050)[:2000]])),
                       r"wav_bytes: a truncated WAV file \(2000 bytes; its header declares "
                       r"44144\)"),
+    "extensible_wav": ("reconstruct_wav", lambda: dict(wav_bytes=tf.constant(
+        [_wav(1.0, 22050, wav_format="WAVEX")])), r"wav_bytes: a WAVE_FORMAT_EXTENSIBLE WAV"),
+    "streamed_wav": ("encode_wav", lambda: dict(wav_bytes=tf.constant([_streamed_wav()])),
+                     r"wav_bytes: a streamed WAV \(its header declares no length"),
+    "list_before_fmt": ("encode_wav", lambda: dict(wav_bytes=tf.constant([_wav_with_list_first()])),
+                        r'wav_bytes: a WAV whose first chunk is \\?"LIST\\?", not \\?"fmt \\?"'),
     "truncated_header": ("encode_wav",
                          lambda: dict(wav_bytes=tf.constant([_wav(1.0, 22050)[:30]])),
                          r"wav_bytes: a truncated WAV file \(30 bytes"),

@@ -231,18 +231,30 @@ class ServingModule(tf.Module):
     is_wav = ((tf.strings.substr(header, 0, 4) == "RIFF")
               & (tf.strings.substr(header, 8, 4) == "WAVE"))
     declared = number_at(4, 4)     # RIFF chunk size: the file's bytes after the first 8.
-    complete = (size >= 44) & ((declared + 8 <= tf.cast(size, tf.int64))
-                               | (declared == 0) | (declared == 0xFFFFFFFF))   # Streamed WAVs.
-    # Where the format chunk comes first (as usual), check what decode_wav can read.
+    # A WAV written to a pipe declares no length; decode_wav refuses its data chunk.
+    streamed = is_wav & (declared == 0xFFFFFFFF)
+    complete = (size >= 44) & ((declared + 8 <= tf.cast(size, tf.int64)) | (declared == 0))
+    first_chunk = tf.strings.substr(header, 12, 4)
     sample_format, bits = number_at(20, 2), number_at(34, 2)
-    readable = ((tf.strings.substr(header, 12, 4) != "fmt ")
-                | (((sample_format == 1) | (sample_format == 0xFFFE)) & (bits == 16)))
+    # Each condition holds unless the ones before it hold, so one message names the cause.
+    whole = is_wav & ~streamed & complete
+    fmt_first = whole & (first_chunk == "fmt ")
     wav = _after([
         _check(is_wav, f"{name}: not a WAV file (no RIFF/WAVE header); send 16-bit PCM WAV"),
-        _check(~is_wav | complete, f"{name}: a truncated WAV file ({{}} bytes; its header "
-               "declares {})", size, declared + 8),
-        _check(~is_wav | ~complete | readable, f"{name}: a WAV of {{}}-bit samples in format {{}} "
-               "(1 is PCM, 3 is float); send 16-bit PCM WAV", bits, sample_format),
+        _check(~streamed, f"{name}: a streamed WAV (its header declares no length, as a WAV "
+               "written to a pipe does), which tf.audio.decode_wav cannot read; send a WAV "
+               "written to a file"),
+        _check(~is_wav | streamed | complete, f"{name}: a truncated WAV file ({{}} bytes; its "
+               "header declares {})", size, declared + 8),
+        _check(~whole | fmt_first, f"{name}: a WAV whose first chunk is {{}}, not \"fmt \": "
+               "tf.audio.decode_wav reads only WAVs that begin with their format chunk; send "
+               "a plain 16-bit PCM WAV", first_chunk),
+        _check(~fmt_first | (sample_format != 0xFFFE), f"{name}: a WAVE_FORMAT_EXTENSIBLE WAV "
+               "(as written for more than two channels), which tf.audio.decode_wav cannot read; "
+               "send plain 16-bit PCM (e.g. ffmpeg -i IN -ac 1 -c:a pcm_s16le OUT.wav)"),
+        _check(~fmt_first | (sample_format == 0xFFFE) | ((sample_format == 1) & (bits == 16)),
+               f"{name}: a WAV of {{}}-bit samples in format {{}} (1 is PCM, 3 is float); send "
+               "16-bit PCM WAV", bits, sample_format),
     ], wav)
     audio, file_rate = tf.audio.decode_wav(wav)
     mono = tf.reduce_mean(audio, axis=1)
