@@ -41,6 +41,14 @@ def test_fma_layout_reads_genres_from_tracks_csv(tmp_path):
   files = data.list_fma(tmp_path)
   assert [(Path(f.path).name, f.label) for f in files] == [("000002.mp3", "Hip-Hop"),
                                                           ("001040.mp3", "Rock")]
+  # fma_medium holds every fma_small track again: each track is listed once, so none can
+  # fall on both sides of the split.
+  for relative in ("000/000002.mp3", "001/001040.mp3", "001/001041.mp3"):
+    _touch_song(tmp_path / "fma_medium" / relative)
+  files = data.list_fma(tmp_path)
+  assert [f.relative_path for f in files] == ["fma_medium/000/000002.mp3",  # sorted first
+                                              "fma_medium/001/001040.mp3",
+                                              "fma_medium/001/001041.mp3"]
 
 
 def test_folder_labels_are_first_subfolder(tmp_path):
@@ -50,6 +58,23 @@ def test_folder_labels_are_first_subfolder(tmp_path):
   files = data.list_folder(tmp_path)
   assert [(f.relative_path, f.label) for f in files] == [("album/disc 1/song é.flac", "album"),
                                                         ("top.wav", "")]
+
+
+def test_symlinked_folders_are_followed_once_and_dangling_links_are_counted(tmp_path,
+                                                                           tiny_config):
+  library = tmp_path / "library"
+  _touch_song(library / "rock" / "a.wav")
+  _touch_song(tmp_path / "elsewhere" / "jazz" / "b.wav", seed=1)
+  (library / "jazz").symlink_to(tmp_path / "elsewhere" / "jazz", target_is_directory=True)
+  (library / "rock" / "loop").symlink_to(library, target_is_directory=True)   # a cycle
+  (library / "rock" / "gone.wav").symlink_to(tmp_path / "deleted.wav")       # dangling
+  files = data.list_folder(library)
+  assert sorted((f.relative_path, f.label) for f in files) == [
+      ("jazz/b.wav", "jazz"), ("rock/a.wav", "rock"), ("rock/gone.wav", "rock")]
+  skipped = data.SkippedFiles()
+  clips = list(data.folder_dataset(files, tiny_config, "eval", skipped, batch_size=8))
+  assert sum(len(batch["audio"]) for batch in clips) == 2
+  assert list(skipped.causes) == [str(library / "rock" / "gone.wav")]
 
 
 def test_split_is_stable_disjoint_and_near_the_fraction():

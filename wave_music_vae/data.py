@@ -102,15 +102,32 @@ def split_of(relative_path: str, eval_fraction: float) -> str:
   return "eval" if int(digest[:8], 16) / 2 ** 32 < eval_fraction else "train"
 
 
-def _is_audio(path: Path) -> bool:
-  return path.is_file() and path.suffix.lower() in audio_io.AUDIO_EXTENSIONS
+def _audio_paths(root: Path, extensions=audio_io.AUDIO_EXTENSIONS) -> List[Path]:
+  """Sorted audio files below `root`, through symlinked folders too.
+
+  Each real folder is walked once, so a symlink loop ends. A dangling symlink with
+  an audio name is listed, so that reading it skips and counts it ("no such file")
+  rather than losing it silently; folders, FIFOs and other non-files are not.
+  """
+  found, walked = [], set()
+  for folder, subfolders, names in os.walk(root, followlinks=True):
+    real = os.path.realpath(folder)
+    if real in walked:
+      subfolders[:] = []
+      continue
+    walked.add(real)
+    for name in names:
+      path = Path(folder) / name
+      if path.suffix.lower() in extensions and (path.is_file() or path.is_symlink()):
+        found.append(path)
+  return sorted(found)
 
 
 def list_folder(root) -> List[AudioFile]:
   """Every audio file below `root`, recursively; the first sub-folder is the label."""
   root = Path(root)
   files = []
-  for path in sorted(p for p in root.rglob("*") if _is_audio(p)):
+  for path in _audio_paths(root):
     relative = path.relative_to(root)
     label = printable(relative.parts[0]) if len(relative.parts) > 1 else ""
     files.append(AudioFile(str(path), relative.as_posix(), label))
@@ -157,14 +174,27 @@ def _fma_genres(root: Path) -> dict:
 
 
 def list_fma(root) -> List[AudioFile]:
-  """FMA: `fma_*/NNN/NNNNNN.mp3`; genre_top from `fma_metadata/tracks.csv` when present."""
+  """FMA: `fma_*/NNN/NNNNNN.mp3`; genre_top from `fma_metadata/tracks.csv` when present.
+
+  A track id found more than once (`fma_small` is a subset of `fma_medium`, so both
+  under one root repeat every small track) is listed once, from the first folder in
+  sorted order, so that no track lands in both the train and the eval split.
+  """
   root = Path(root)
   genres = _fma_genres(root)
-  files = []
-  for path in sorted(p for p in root.rglob("*.mp3") if p.is_file()):
+  files, track_ids, repeated = [], set(), 0
+  for path in _audio_paths(root, (".mp3",)):
     stem = path.stem
+    if stem.isdigit() and int(stem) in track_ids:
+      repeated += 1
+      continue
     label = genres.get(int(stem), "") if stem.isdigit() else ""
+    if stem.isdigit():
+      track_ids.add(int(stem))
     files.append(AudioFile(str(path), path.relative_to(root).as_posix(), label))
+  if repeated:
+    logging.warning("%s: %d FMA track(s) found in more than one folder, each listed once",
+                    root, repeated)
   return files
 
 
