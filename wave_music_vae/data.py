@@ -342,7 +342,9 @@ def folder_dataset(files: List[AudioFile], config, split: str, skipped: SkippedF
     config: a `Config` (rate, clip length, clips per file, batch size, shuffle).
     split: 'train' (shuffled, random crops, repeated) or 'eval' (fixed crops, once).
     skipped: collects unreadable files.
-    cache: keep decoded songs in memory after the first pass (small datasets).
+    cache: keep decoded songs in memory after the first pass (small datasets). A file
+      longer than MAX_DECODE_SECONDS keeps the one window its first pass read, so
+      training then sees only that part of it; leave caching off for long mixes.
     batch_size: defaults to config.batch_size. Eval keeps a last partial batch.
     repeat: defaults to True for train, False for eval.
   """

@@ -40,7 +40,9 @@ flags.DEFINE_integer("eval_num_batches", 50, "Batches in the eval pass (0: the w
 flags.DEFINE_bool("mixed_precision", False, "Compute in float16 on a GPU (mixed_float16).")
 flags.DEFINE_string("tpu", "", "TPU name or address: train with TPUStrategy.")
 flags.DEFINE_bool("cache_decoded_audio", False,
-                  "Keep decoded songs in memory after the first pass (small datasets).")
+                  "Keep decoded songs in memory after the first pass (small datasets; a file "
+                  "over 10 minutes keeps only the window first read, so leave it off for long "
+                  "mixes).")
 flags.DEFINE_string("warm_start_from", None,
                     "Start a new run from this trained model's weights and step: a shipped "
                     "checkpoint folder, a run directory or a ckpt-N prefix.")
@@ -81,6 +83,10 @@ def main(argv):
                              "eval); lower --hparams=eval_fraction or add songs")
       readable = data.first_readable(files, config.sample_rate_hz, source.skipped)
       print(f"{source.examples_path}: {len(files)} training file(s); first readable: {readable}")
+    else:
+      print(f"{source.examples_path}: TFRecords, whose train/eval split and clips were made by "
+            "wave_music_vae_prepare_tfrecord (the config's eval_fraction, clips_per_file and "
+            "edge_crop_fraction do not apply)")
     train_dataset = source.dataset(config, "train", cache=FLAGS.cache_decoded_audio)
   trainer = training.Trainer(config, FLAGS.run_dir, strategy, FLAGS.mixed_precision)
   if FLAGS.mode == "eval" and not trainer.latest_checkpoint():
