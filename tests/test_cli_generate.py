@@ -152,6 +152,8 @@ def test_bad_input_file_is_one_line_naming_it(run_dir, tmp_path):
     (["--mode=reconstruct", "--max_seconds=inf"], "--max_seconds must be a positive, finite"),
     (["--mode=sample", "--temperature=1e39"], "--temperature must be in (0, 100]"),
     (["--mode=sample", "--seed=9223372036854775808"], "--seed must be in [0, 2**31 - 1]"),
+    (["--mode=sample", "--num_outputs=65", "--plot"],
+     "--plot draws one panel per output; at most 64 (got --num_outputs=65)"),
 ])
 def test_bad_flags_are_named_before_any_work(run_dir, tmp_path, args, message):
   done = _generate(f"--run_dir={run_dir}", *args, f"--output_dir={tmp_path}")

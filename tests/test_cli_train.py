@@ -66,6 +66,8 @@ def test_train_writes_checkpoints_and_events_then_resumes(messy_folder, tmp_path
     (["--config=tiny", "--examples_path=/nonexistent/folder"], "no TFRecord files match"),
     (["--config=tiny", "--num_steps=-5"], "flag --num_steps=-5: -5 is not a non-negative integer"),
     (["--config=tiny", "--eval_num_batches=-1"], "flag --eval_num_batches=-1: -1 is not a non-"),
+    (["--config=tiny", "--mode=eval", "--warm_start_from=runs/other"],
+     "--warm_start_from starts a training run; --mode=eval evaluates the run directory's own"),
 ])
 def test_config_and_flag_errors_are_one_line(tmp_path, args, message):
   defaults = {"--run_dir": str(tmp_path / "r"), "--examples_path": str(tmp_path)}

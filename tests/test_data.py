@@ -251,6 +251,15 @@ def test_tfrecord_clips_shorter_than_the_config_clip_are_refused(tmp_path, tiny_
       f"--example_secs={tiny_config.clip_seconds:g}")
 
 
+def test_a_folder_of_tfrecord_shards_is_pointed_at_its_pattern(tmp_path, tiny_config):
+  _write_records(tmp_path / "clips-00000-of-00002", 1.0)
+  with pytest.raises(data.DataError) as error:
+    data.DatasetSource(str(tmp_path), "folder").dataset(tiny_config, "train")
+  assert str(error.value) == (f"{tmp_path}: no audio files found for layout 'folder'; it holds "
+                              f"TFRecord files: pass them as a pattern, e.g. "
+                              f"--examples_path='{tmp_path / 'clips'}*'")
+
+
 def test_missing_pattern_is_a_data_error(tmp_path, tiny_config):
   with pytest.raises(data.DataError, match="no TFRecord files match"):
     data.tfrecord_dataset(str(tmp_path / "none*"), tiny_config, "train")

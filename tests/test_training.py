@@ -1,6 +1,7 @@
 """The training loop: non-finite steps never touch the weights; checkpoints; run_dir checks."""
 
 import dataclasses
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -135,3 +136,25 @@ def test_warm_start_from_another_architecture_names_the_first_mismatch(tiny_conf
       "weights were learned on other log-mels")
   assert all(np.array_equal(a, b) for a, b in zip(before, trainer.model.get_weights()))
   assert not all(np.array_equal(a, b) for a, b in zip(before, louder.model.get_weights()))
+
+
+def test_a_damaged_checkpoint_is_passed_over_for_the_one_before(tiny_config, tmp_path):
+  clips = tf.data.Dataset.from_tensors({"audio": _clips(tiny_config)}).repeat()
+  first = training.Trainer(tiny_config, tmp_path)
+  first.train(clips, 2, progress=False)
+  first.train(clips, 4, progress=False)
+  assert first.latest_checkpoint().endswith("ckpt-4")
+  (tmp_path / "train" / "ckpt-4.index").write_bytes(b"")       # truncated on disk
+  assert training.Trainer(tiny_config, tmp_path).restore() == 2
+  (tmp_path / "train" / "checkpoint").write_text("garbled {")   # the state file too
+  resumed = training.Trainer(tiny_config, tmp_path)              # repairs it
+  assert resumed.restore() == 2
+  state = tf.train.get_checkpoint_state(str(tmp_path / "train"))
+  assert [Path(p).name for p in state.all_model_checkpoint_paths] == ["ckpt-2", "ckpt-4"]
+  (tmp_path / "train" / "checkpoint").unlink()                  # deleted: rebuilt as well
+  assert training.Trainer(tiny_config, tmp_path).restore() == 2
+  (tmp_path / "train" / "ckpt-2.index").write_bytes(b"")
+  with pytest.raises(training.TrainingError) as error:
+    training.Trainer(tiny_config, tmp_path).restore()
+  assert str(error.value) == (f"{tmp_path / 'train'}: every checkpoint is damaged (ckpt-4, "
+                              "ckpt-2); start a new --run_dir")

@@ -476,7 +476,13 @@ class DatasetSource:
   def files(self, split: str, eval_fraction: float) -> List[AudioFile]:
     files = list_audio_files(self.examples_path, self.layout)
     if not files:
-      raise DataError(f"{self.examples_path}: no audio files found for layout {self.layout!r}")
+      records = sorted(p.name for p in Path(self.examples_path).iterdir()
+                       if p.is_file() and ("tfrecord" in p.name or "-of-" in p.name))
+      hint = (f"; it holds TFRecord files: pass them as a pattern, e.g. "
+              f"--examples_path='{Path(self.examples_path) / records[0].split('-')[0]}*'"
+              if records else "")
+      raise DataError(f"{self.examples_path}: no audio files found for layout "
+                      f"{self.layout!r}{hint}")
     return split_files(files, split, eval_fraction)
 
   def dataset(self, config, split: str, cache: bool = False, batch_size: Optional[int] = None,

@@ -27,7 +27,9 @@ def slerp(z1: tf.Tensor, z2: tf.Tensor, t: tf.Tensor) -> tf.Tensor:
   angle dips below both lengths mid-way, toward the prior's low-density centre;
   separating length and direction keeps every point's norm between the endpoints'.
   t = 0 gives z1 and t = 1 gives z2 exactly. Nearly parallel directions fall back to
-  linear interpolation of the direction (the formula divides by sin(angle)).
+  linear interpolation of the direction (the formula divides by sin(angle)); so do
+  exactly opposite ones (z2 = -c z1), where no great circle is singled out and the
+  path passes through 0 at the point where the directions cancel.
   """
   z1 = tf.convert_to_tensor(z1, tf.float32)
   z2 = tf.convert_to_tensor(z2, tf.float32)

@@ -21,6 +21,7 @@ from wave_music_vae import spectral
 from wave_music_vae.config import Config
 
 MARK_COLOR = "tab:red"
+MAX_PANELS = 64   # One panel per song; past this a figure takes minutes and is unreadable.
 DYNAMIC_RANGE_DB = 80.0   # Colour scale: the loudest bin down to this many dB below it.
 
 
@@ -46,8 +47,14 @@ def plot_spectrograms(waveforms: np.ndarray, config: Config, labels: Sequence[st
 
   Returns:
     the path written.
+
+  Raises:
+    ValueError: more than MAX_PANELS songs.
+    FileExistsError: `path` exists and not `overwrite`.
   """
   path = Path(path)
+  if len(waveforms) > MAX_PANELS:
+    raise ValueError(f"{path}: {len(waveforms)} songs to plot; at most {MAX_PANELS} panels")
   if path.exists() and not overwrite:
     raise FileExistsError(f"{path}: already exists (not overwritten)")
   mels = [log_mel_db(w, config) for w in waveforms]

@@ -134,6 +134,38 @@ def model_variables(model) -> dict:
   return variables
 
 
+def _checkpoint_state(train_dir: Path):
+  """The `checkpoint` state of `train_dir` (None if it has no checkpoint), repaired if need be.
+
+  The state file names the checkpoints. TensorFlow reads an empty one as an error, a
+  garbled or missing one as "no checkpoint", which would silently restart the run at
+  step 0; so where ckpt-N.index files exist but the state cannot name them, it is
+  rewritten from them, oldest first, with a warning. A damaged state file with no
+  checkpoint beside it is removed.
+  """
+  state_file = train_dir / "checkpoint"
+  try:
+    state = tf.train.get_checkpoint_state(str(train_dir))
+    cause = "unreadable" if state_file.exists() else "missing"
+  except (tf.errors.OpError, ValueError) as e:
+    state, cause = None, f"unreadable: {' '.join(str(e).split())[:200]}"
+  if state is not None:
+    return state
+  steps = sorted(int(p.name[len("ckpt-"):-len(".index")]) for p in train_dir.glob("ckpt-*.index")
+                 if p.name[len("ckpt-"):-len(".index")].isdigit())
+  if not steps:
+    if state_file.exists():
+      logging.warning("%s: a damaged checkpoint state and no ckpt-N files; removed", state_file)
+      state_file.unlink()
+    return None
+  prefixes = [str(train_dir / f"ckpt-{step}") for step in steps]
+  tf.compat.v1.train.update_checkpoint_state(str(train_dir), prefixes[-1],
+                                             all_model_checkpoint_paths=prefixes)
+  logging.warning("%s: checkpoint state %s; rewritten from the %d ckpt-N files present",
+                  state_file, cause, len(prefixes))
+  return tf.train.get_checkpoint_state(str(train_dir))
+
+
 def _check_same_variables(model, source_model) -> None:
   """Raises TrainingError unless both models have the same variable paths and shapes."""
   ours, theirs = model_variables(model), model_variables(source_model)
@@ -227,6 +259,8 @@ class Trainer:
       self._worker_scratch = tempfile.TemporaryDirectory(
           prefix=f"wave_music_vae_worker{self.strategy.cluster_resolver.task_id}_")
       checkpoint_dir = self._worker_scratch.name
+    if self.is_chief and Path(checkpoint_dir).is_dir():
+      _checkpoint_state(Path(checkpoint_dir))  # The manager reads it; repaired first if need be.
     self.manager = tf.train.CheckpointManager(self.checkpoint, str(checkpoint_dir),
                                               max_to_keep=config.keep_checkpoints,
                                               step_counter=self.step)
@@ -238,11 +272,30 @@ class Trainer:
     return tf.train.latest_checkpoint(str(self.run_dir / "train"))
 
   def restore(self) -> int:
-    """Restores the newest checkpoint in run_dir/train, if any; returns the step."""
-    latest = self.latest_checkpoint()
-    if latest:
-      self.checkpoint.restore(latest).assert_existing_objects_matched()
-      logging.info("resumed from %s at step %d", latest, int(self.step.numpy()))
+    """Restores the newest readable checkpoint in run_dir/train, if any; returns the step.
+
+    A damaged checkpoint (its files truncated on disk) is passed over with a warning
+    naming it, for the one before: a run resumes from what survives.
+
+    Raises:
+      TrainingError: every checkpoint the run has is damaged.
+    """
+    train_dir = self.run_dir / "train"
+    state = _checkpoint_state(train_dir) if train_dir.is_dir() else None
+    candidates = list(reversed(state.all_model_checkpoint_paths)) if state is not None else []
+    for prefix in candidates:
+      try:
+        self.checkpoint.restore(prefix).assert_existing_objects_matched()
+      except (tf.errors.OpError, ValueError, AssertionError) as e:
+        logging.warning("%s: a damaged checkpoint, passed over (%s)", prefix,
+                        " ".join(str(e).split())[:200])
+        continue
+      logging.info("resumed from %s at step %d", prefix, int(self.step.numpy()))
+      return int(self.step.numpy())
+    if candidates:
+      raise TrainingError(f"{self.run_dir / 'train'}: every checkpoint is damaged "
+                          f"({', '.join(Path(p).name for p in candidates)}); start a new "
+                          "--run_dir")
     return int(self.step.numpy())
 
   def warm_start(self, source_model, source_steps: int = 0) -> None:

@@ -130,6 +130,9 @@ def _check_flags(mode: str) -> None:
     raise common.UsageError("--griffin_lim_iters must be at least 1")
   if not 0 <= FLAGS.refine_steps <= refinement.MAX_STEPS:
     raise common.UsageError(f"--refine_steps must be in [0, {refinement.MAX_STEPS}]")
+  if FLAGS.plot and FLAGS.num_outputs > plotting.MAX_PANELS:
+    raise common.UsageError(f"--plot draws one panel per output; at most {plotting.MAX_PANELS} "
+                            f"(got --num_outputs={FLAGS.num_outputs})")
   if FLAGS.refine_steps and mode == "sample":
     raise common.UsageError("--refine_steps refines encoded inputs; --mode=sample has none")
 

@@ -66,6 +66,9 @@ def main(argv):
   for name in ("run_dir", "examples_path"):
     if not FLAGS[name].value:
       raise common.UsageError(f"--{name} is required")
+  if FLAGS.mode == "eval" and FLAGS.warm_start_from:
+    raise common.UsageError("--warm_start_from starts a training run; --mode=eval evaluates "
+                            "the run directory's own newest checkpoint")
   output_locations.check_folder(FLAGS.run_dir)
   config = common.load_config()
   training.seed_everything(config.seed)
