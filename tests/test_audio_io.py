@@ -106,6 +106,15 @@ def test_window_reading(tmp_path):
                              atol=1e-3)
 
 
+@pytest.mark.parametrize("suffix", [".wav", ".flac", ".mp3"])
+def test_a_window_shorter_than_a_decoder_packet_is_that_short(tmp_path, suffix):
+  """Decoders return whole packets (MP3 frames, FLAC blocks); the window is cut to its length."""
+  path = tmp_path / f"tone{suffix}"
+  audio_io.write_audio(path, analytic(RATE, seconds=2.0), RATE)
+  for seconds, samples in ((1e-5, 1), (0.01, round(0.01 * RATE))):
+    assert len(audio_io.read_audio(path, RATE, duration_seconds=seconds)) == samples
+
+
 @pytest.mark.parametrize("content,cause", [
     (b"", "empty file"), (b"hello, this is text", "not readable as audio"),
     (b"\x89PNG\r\n\x1a\n" + bytes(200), "not readable as audio"),

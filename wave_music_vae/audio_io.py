@@ -116,7 +116,7 @@ def _decode_soundfile(path: Path, offset_seconds: float, duration_seconds: Optio
   with soundfile.SoundFile(os.fsencode(path)) as f:
     rate = f.samplerate
     start = int(round(offset_seconds * rate))
-    frames = -1 if duration_seconds is None else int(round(duration_seconds * rate))
+    frames = -1 if duration_seconds is None else max(1, int(round(duration_seconds * rate)))
     if start:
       f.seek(min(start, f.frames))
     samples = f.read(frames=frames, dtype="float32", always_2d=True)
@@ -219,6 +219,8 @@ def read_audio(path, sample_rate_hz: int, offset_seconds: float = 0.0,
     if samples.ndim != 2 or samples.shape[0] == 0 or rate <= 0:
       causes.append(f"{name}: no audio samples decoded")
       continue
+    if duration_seconds is not None:  # Decoders return whole packets (MP3: 1,152 samples).
+      samples = samples[:max(1, int(round(duration_seconds * rate)))]
     mono = mix_down(samples)
     peak = max(float(mono.max()), -float(mono.min()))  # NaN and inf propagate; no temporaries.
     if not math.isfinite(peak):
