@@ -313,10 +313,10 @@ class Trainer:
         mismatch.
     """
     _check_same_variables(self.model, source_model)
-    theirs = source_model.config
-    front_end = [f"{name}={getattr(theirs, name)} (this config: {getattr(self.config, name)})"
-                 for name in config_lib.FRONT_END_FIELDS
-                 if getattr(theirs, name) != getattr(self.config, name)]
+    source_config = source_model.config
+    front_end = [f"{name}={getattr(source_config, name)} (this config: "
+                 f"{getattr(self.config, name)})" for name in config_lib.FRONT_END_FIELDS
+                 if getattr(source_config, name) != getattr(self.config, name)]
     if front_end:
       raise TrainingError("the warm-start model hears other audio: " + ", ".join(front_end)
                           + "; its weights were learned on other log-mels")

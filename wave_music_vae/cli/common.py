@@ -78,8 +78,9 @@ def run_safely(program: str, main, argv) -> int:
   if not verbose:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     absl_logging.set_verbosity(absl_logging.WARNING)
-  # File names that are not UTF-8 reach print() as surrogates; show them escaped.
-  sys.stdout.reconfigure(errors="backslashreplace")
+  if hasattr(sys.stdout, "reconfigure"):  # Not every stand-in for stdout has it.
+    # File names that are not UTF-8 reach print() as surrogates; show them escaped.
+    sys.stdout.reconfigure(errors="backslashreplace")
   try:
     expand_home_in_flags()
     return main(argv) or 0
