@@ -10,7 +10,7 @@ Flags as Magenta's music_vae_generate. Usage:
   wave_music_vae_generate --mode=reconstruct --input_audio_1=a.wav --refine_steps=100 \
       --output_dir=out
   wave_music_vae_generate --mode=tweak --input_audio_1=a.wav --tweak=3:1.5 --tweak=7:x2 \
-      --max_out=12 --flatten=0.2 --attribute=jazz:1.5 --output_dir=out
+      --max_out=12 --flatten=0.2 --attribute=wesnoth:1.5 --output_dir=out
   wave_music_vae_generate --list_attributes
 
 The model comes from exactly one of --checkpoint_file, --run_dir or --saved_model
