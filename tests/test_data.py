@@ -289,6 +289,10 @@ def test_a_song_or_a_stray_file_as_examples_path_says_what_it_is(tmp_path, tiny_
                               "wave_music_vae_prepare_tfrecord (DataLossError)")
   with pytest.raises(data.DataError, match=f"{notes}: not a folder"):
     data.list_audio_files(notes, "folder")
+  with pytest.raises(data.DataError) as error:
+    data.DatasetSource(str(tmp_path / "*.wav"), "folder").dataset(tiny_config, "train")
+  assert str(error.value) == (f"{tmp_path / '*.wav'}: a pattern of audio files; give the folder "
+                              "that holds them (every song below it is read)")
 
 
 def test_long_files_are_read_in_windows(tmp_path):

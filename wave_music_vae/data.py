@@ -204,6 +204,9 @@ LISTERS = {"gtzan": list_gtzan, "fma": list_fma, "folder": list_folder}
 def _not_a_folder(path) -> DataError:
   """The error for a path that should be a folder of songs but is not."""
   path = Path(path)
+  if any(c in path.name for c in "*?[") and path.suffix.lower() in audio_io.AUDIO_EXTENSIONS:
+    return DataError(f"{path}: a pattern of audio files; give the folder that holds them (every "
+                     "song below it is read)")
   if path.is_file() and path.suffix.lower() in audio_io.AUDIO_EXTENSIONS:
     return DataError(f"{path}: an audio file, not a folder of songs (put it in a folder and "
                      "give the folder)")
