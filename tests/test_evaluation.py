@@ -171,3 +171,14 @@ def test_evaluate_command_rejects_bad_flags_in_one_line(tmp_path, song_folder):
   assert result.returncode == 1 and song.read_bytes() == before
   assert result.stderr.strip().splitlines()[-1] == (
       f"wave_music_vae_evaluate: error: --output_json={song}: the name must end in .json")
+  # Nor is the model folder's own config.json (the run would then not load).
+  model_folder = tmp_path / "run"
+  model_folder.mkdir()
+  (model_folder / "config.json").write_text('{"base": "tiny"}')
+  result = _evaluate_command(f"--examples_path={song_folder}",
+                             f"--output_json={model_folder / 'config.json'}", "--overwrite")
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1] == (
+      f"wave_music_vae_evaluate: error: --output_json={model_folder / 'config.json'}: one of a "
+      "model folder's own files (never overwritten, even with --overwrite)")
+  assert (model_folder / "config.json").read_text() == '{"base": "tiny"}'

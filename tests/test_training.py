@@ -1,6 +1,7 @@
 """The training loop: non-finite steps never touch the weights; checkpoints; run_dir checks."""
 
 import dataclasses
+import os
 from pathlib import Path
 
 import keras
@@ -158,3 +159,13 @@ def test_a_damaged_checkpoint_is_passed_over_for_the_one_before(tiny_config, tmp
     training.Trainer(tiny_config, tmp_path).restore()
   assert str(error.value) == (f"{tmp_path / 'train'}: every checkpoint is damaged (ckpt-4, "
                               "ckpt-2); start a new --run_dir")
+
+
+def test_a_run_directory_takes_one_training_process_at_a_time(tmp_path):
+  first = training.lock_run_dir(tmp_path / "run")
+  with pytest.raises(training.TrainingError) as error:
+    training.lock_run_dir(tmp_path / "run")   # a second open file: another claimant
+  assert str(error.value) == (f"{tmp_path / 'run'} is in use by another training process "
+                              f"(pid {os.getpid()}); wait for it, or use another --run_dir")
+  first.close()                                # the process ended: the folder is free again
+  training.lock_run_dir(tmp_path / "run").close()

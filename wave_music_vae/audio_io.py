@@ -286,4 +286,7 @@ def write_audio(path, waveform: np.ndarray, sample_rate_hz: int, overwrite: bool
   except Exception as e:  # pylint: disable=broad-except
     tmp.unlink(missing_ok=True)
     raise AudioWriteError(path, _one_line(e)) from None
+  except BaseException:  # Ctrl-C or SIGTERM mid-write: no partial file either.
+    tmp.unlink(missing_ok=True)
+    raise
   return path

@@ -97,6 +97,38 @@ def _is_chief(strategy) -> bool:
                                           and "chief" not in resolver.cluster_spec().as_dict())
 
 
+LOCK_FILE = ".lock"
+
+
+def lock_run_dir(run_dir):
+  """Claims `run_dir` for this process's training; returns the open lock (keep it).
+
+  Two training processes in one run directory would write over each other's
+  checkpoints, each reporting success. The lock is an exclusive `flock` on
+  `run_dir/.lock`, which the system releases when the process ends, however it
+  ends (SIGKILL included), so a killed run never leaves the folder locked.
+
+  Raises:
+    TrainingError: another process holds the lock; the message gives its pid.
+  """
+  import fcntl  # pylint: disable=g-import-not-at-top  # POSIX only.
+  run_dir = Path(run_dir)
+  run_dir.mkdir(parents=True, exist_ok=True)
+  lock = open(run_dir / LOCK_FILE, "a+", encoding="utf-8")  # pylint: disable=consider-using-with
+  try:
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    lock.seek(0)
+    holder = lock.read().strip() or "unknown"
+    lock.close()
+    raise TrainingError(f"{run_dir} is in use by another training process (pid {holder}); "
+                        "wait for it, or use another --run_dir") from None
+  lock.truncate(0)
+  lock.write(str(os.getpid()))
+  lock.flush()
+  return lock
+
+
 def prepare_run_dir(run_dir, config: config_lib.Config) -> None:
   """Saves the resolved config in `run_dir`, or checks it matches the one there.
 

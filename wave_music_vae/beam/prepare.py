@@ -245,6 +245,15 @@ def _write_manifest(totals: dict, skipped: List[Tuple[str, str]], tfrecord_files
   return path
 
 
+def _delete_quietly(paths: List[str]) -> None:
+  """Deletes files and folders, ignoring those already gone."""
+  for path in paths:
+    try:
+      FileSystems.delete([path])
+    except Exception:  # pylint: disable=broad-except  # Already gone, or not ours to remove.
+      pass
+
+
 def _existing_outputs(output_tfrecord_path: str) -> List[str]:
   shards = FileSystems.match([f"{output_tfrecord_path}-*-of-*"])[0].metadata_list
   outputs = [m.path for m in shards]
@@ -312,7 +321,8 @@ def prepare_tfrecord(input_audio_filepatterns: Sequence[str], output_tfrecord_pa
     layout: how folders among the inputs are listed: folder, gtzan or fma.
     pipeline_options: Beam command-line options (`--runner=DataflowRunner`, ...).
     overwrite: replace existing shards and manifest of this prefix (stale shards of a
-      run with more shards are deleted too); otherwise existing outputs are an error.
+      run with more shards are deleted too, once the new set is complete, so an
+      interrupted run keeps the old one); otherwise existing outputs are an error.
 
   Returns:
     The manifest's path and content, and the Beam counters of the run.
@@ -332,11 +342,11 @@ def prepare_tfrecord(input_audio_filepatterns: Sequence[str], output_tfrecord_pa
     output_locations.check_file(output_tfrecord_path)
   existing = _existing_outputs(output_tfrecord_path)
   if existing and not overwrite:
+    unfinished = ("; no manifest, so an earlier run was interrupted"
+                  if manifest_path(output_tfrecord_path) not in existing else "")
     raise PrepareError(f"{existing[0]}: already exists ({len(existing)} output(s) of this "
-                       "prefix); not overwritten")
+                       f"prefix{unfinished}); not overwritten (pass --overwrite to replace them)")
   files = list_input_files(input_audio_filepatterns, layout)
-  if existing:
-    FileSystems.delete(existing)
   settings = {"output_tfrecord_path": output_tfrecord_path,
               "input_audio_filepatterns": list(input_audio_filepatterns),
               "files_listed": len(files), "sample_rate_hz": sample_rate_hz,
@@ -365,8 +375,21 @@ def prepare_tfrecord(input_audio_filepatterns: Sequence[str], output_tfrecord_pa
           _write_manifest, skipped=beam.pvalue.AsList(outputs[_SKIPPED]),
           tfrecord_files=beam.pvalue.AsList(tfrecord_files), path=manifest,
           settings=settings))
-  result = pipeline.run()
-  result.wait_until_finish()
+  beam_temp = f"{output_tfrecord_path.rsplit('/', 1)[0]}/beam-temp-*"
+  temp_before = {m.path for m in FileSystems.match([beam_temp])[0].metadata_list}
+  try:
+    result = pipeline.run()
+    result.wait_until_finish()
+  except BaseException:  # Interrupted or failed: Beam's staging files go, old outputs stay.
+    _delete_quietly(sorted({m.path for m in FileSystems.match([beam_temp])[0].metadata_list}
+                           - temp_before))
+    raise
+  # The earlier outputs were kept until now, so an interrupted --overwrite loses nothing;
+  # shards of this run replaced theirs by name, and stale ones (more shards then) go.
+  written = set(_existing_outputs(output_tfrecord_path))
+  with FileSystems.open(manifest, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+    new_shards = set(json.loads(f.read().decode("utf-8"))["tfrecord_files"])
+  _delete_quietly(sorted(p for p in written if p != manifest and p not in new_shards))
 
   counters = {}
   for counter in result.metrics().query(

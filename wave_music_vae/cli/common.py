@@ -2,6 +2,7 @@
 
 import logging
 import os
+import signal
 import sys
 import traceback
 
@@ -21,6 +22,15 @@ USER_ERRORS = (config_lib.ConfigError, data.DataError, audio_io.AudioReadError,
 
 class UsageError(Exception):
   """A bad combination of flags; the message names the flag."""
+
+
+class Terminated(KeyboardInterrupt):
+  """SIGTERM, raised like Ctrl-C so that every `finally` removes its temporary files."""
+
+
+def _raise_terminated(signum, frame):
+  del signum, frame
+  raise Terminated()
 
 
 def define_config_flags():
@@ -81,9 +91,14 @@ def run_safely(program: str, main, argv) -> int:
   if hasattr(sys.stdout, "reconfigure"):  # Not every stand-in for stdout has it.
     # File names that are not UTF-8 reach print() as surrogates; show them escaped.
     sys.stdout.reconfigure(errors="backslashreplace")
+  # Training installs its own SIGTERM handler (a checkpoint, then exit 0) while it runs.
+  signal.signal(signal.SIGTERM, _raise_terminated)
   try:
     expand_home_in_flags()
     return main(argv) or 0
+  except Terminated:
+    print(f"{program}: terminated (SIGTERM)", file=sys.stderr)
+    return 143
   except KeyboardInterrupt:
     print(f"{program}: interrupted", file=sys.stderr)
     return 130

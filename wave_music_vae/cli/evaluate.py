@@ -24,6 +24,7 @@ from absl import app
 from absl import flags
 import keras
 
+from wave_music_vae import checkpoints
 from wave_music_vae import config as config_lib
 from wave_music_vae import data
 from wave_music_vae import evaluation
@@ -72,6 +73,10 @@ def _check_flags() -> None:
     if output.suffix.lower() != ".json":  # Never over a song of --examples_path.
       raise common.UsageError(f"--output_json={output}: the name must end in .json")
     output_locations.check_file(output)  # Before the evaluation, not after it.
+    if (output.name in ("config.json", checkpoints.ATTRIBUTES_FILE, checkpoints.METADATA_FILE)
+        and (output.parent / "config.json").is_file()):
+      raise common.UsageError(f"--output_json={output}: one of a model folder's own files "
+                              "(never overwritten, even with --overwrite)")
     if output.exists() and not FLAGS.overwrite:
       raise common.UsageError(f"--output_json={output} exists; pass --overwrite to replace it")
 

@@ -106,6 +106,9 @@ def main(argv):
           f"--num_steps={loaded.steps + 12000})")
     trainer.warm_start(loaded.model, loaded.steps or 0)
     print(f"warm-started from {loaded.source} (step {int(trainer.step.numpy())})")
+  if FLAGS.mode == "train" and trainer.is_chief:  # An eval may run beside its training.
+    run_dir_lock = training.lock_run_dir(FLAGS.run_dir)  # pylint: disable=unused-variable
+    # Held while this function runs: the file stays open until it returns.
   training.prepare_run_dir(FLAGS.run_dir, config)
   step = trainer.restore()
   print(f"config {config.name}: {trainer.model.count_params():,} parameters, "
