@@ -18,8 +18,10 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -591,3 +593,29 @@ def test_a_tilde_in_path_flags_means_home(song_folder, tmp_path):
   assert done.returncode == 0, done.stderr
   assert (home / "runs" / "first" / "config.json").is_file()
   assert not (tmp_path / "~").exists()
+
+
+def test_sigterm_cleans_up_like_ctrl_c_and_exits_143(tmp_path, capsys):
+  """Every command but train (which checkpoints) turns SIGTERM into Ctrl-C's clean-up."""
+  from wave_music_vae.cli import common  # pylint: disable=g-import-not-at-top
+  if threading.current_thread() is not threading.main_thread():
+    pytest.skip("signal handlers can only be set from the main thread")
+  partial = tmp_path / ".song.partial.wav"
+
+  def main(argv):
+    del argv
+    try:
+      partial.write_bytes(b"half a song")
+      os.kill(os.getpid(), signal.SIGTERM)   # arrives mid-write
+      time.sleep(5)
+      return 0
+    finally:
+      partial.unlink(missing_ok=True)
+
+  previous = signal.getsignal(signal.SIGTERM)
+  try:
+    assert common.run_safely("wave_music_vae_generate", main, ["prog"]) == 143
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+  assert not partial.exists()
+  assert capsys.readouterr().err == "wave_music_vae_generate: terminated (SIGTERM)\n"

@@ -4,6 +4,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import traceback
 
 from absl import flags
@@ -91,8 +92,10 @@ def run_safely(program: str, main, argv) -> int:
   if hasattr(sys.stdout, "reconfigure"):  # Not every stand-in for stdout has it.
     # File names that are not UTF-8 reach print() as surrogates; show them escaped.
     sys.stdout.reconfigure(errors="backslashreplace")
-  # Training installs its own SIGTERM handler (a checkpoint, then exit 0) while it runs.
-  signal.signal(signal.SIGTERM, _raise_terminated)
+  if threading.current_thread() is threading.main_thread():  # Only it may set handlers.
+    # Training installs its own SIGTERM handler (a checkpoint, then exit 0) while it runs.
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt from here on.
   try:
     expand_home_in_flags()
     return main(argv) or 0
