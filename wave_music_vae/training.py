@@ -27,6 +27,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import signal
 import tempfile
 import time
@@ -183,8 +184,9 @@ def _checkpoint_state(train_dir: Path):
     state, cause = None, f"unreadable: {' '.join(str(e).split())[:200]}"
   if state is not None:
     return state
-  steps = sorted(int(p.name[len("ckpt-"):-len(".index")]) for p in train_dir.glob("ckpt-*.index")
-                 if p.name[len("ckpt-"):-len(".index")].isdigit())
+  steps = sorted(int(match.group(1)) for match in
+                 (re.fullmatch(r"ckpt-(\d+)\.index", p.name) for p in train_dir.iterdir())
+                 if match)
   if not steps:
     if state_file.exists():
       logging.warning("%s: a damaged checkpoint state and no ckpt-N files; removed", state_file)
