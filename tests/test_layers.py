@@ -50,6 +50,19 @@ def test_shapes_and_serialization(layer_class, kwargs, input_shape, output_shape
   assert clone.get_config() == layer.get_config()
 
 
+@pytest.mark.parametrize("layer_class,kwargs,input_shape,output_shape", CASES[1:],
+                         ids=[c[0].__name__ for c in CASES[1:]])
+def test_mixed_precision_reaches_every_sublayer(layer_class, kwargs, input_shape, output_shape):
+  """A layer's dtype policy is its sublayers' too, however the layer was made (not only
+  under a global policy), so `from_config` and `load_model` rebuild the same precision."""
+  del output_shape
+  layer = layer_class(**kwargs, dtype="mixed_float16")
+  outputs = layer(tf.random.normal(input_shape) * 0.1)
+  assert {o.dtype for o in tf.nest.flatten(outputs)} == {tf.float16}
+  assert all(l.dtype_policy.name == "mixed_float16" for l in layer._flatten_layers())
+  assert {w.dtype for w in layer.weights} == {"float32"}  # Variables stay float32.
+
+
 def test_layers_round_trip_through_keras_serialization():
   layer = ConvBlock2D(3, 2, 2, name="block")
   restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))

@@ -2,6 +2,7 @@
 
 import json
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -49,6 +50,21 @@ def test_get_config_keeps_keras_settings_through_json(tiny_config):
   clone = WaveMusicVAE.from_config(json.loads(json.dumps(frozen.get_config())))
   assert (clone.name, clone.trainable, clone.config) == ("frozen", False, tiny_config)
   assert clone.dtype_policy.name == "float32"
+
+
+def test_mixed_precision_model_saves_and_loads_as_it_was(tiny_config, tmp_path):
+  """`model.save` + `keras.saving.load_model` give back a mixed-precision model whose every
+  sublayer computes in float16 and whose outputs equal the original's."""
+  model = WaveMusicVAE(tiny_config, dtype="mixed_float16")
+  model.build()
+  model.save(tmp_path / "model.keras")
+  loaded = keras.saving.load_model(tmp_path / "model.keras")
+  assert {l.dtype_policy.name for l in loaded._flatten_layers()} == {"mixed_float16"}
+  x = synth_song(tiny_config.clip_seconds)[np.newaxis]
+  z, mu, _ = model.encode(x)
+  assert model.decode(mu).dtype == loaded.decode(mu).dtype == tf.float16
+  np.testing.assert_array_equal(loaded.encode(x)[1], mu)
+  np.testing.assert_array_equal(loaded.decode(z), model.decode(z))
 
 
 def test_overfits_a_few_clips_and_kl_respects_free_nats(tiny_config, tmp_path):

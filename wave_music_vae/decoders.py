@@ -48,16 +48,18 @@ class HierarchicalDecoder(keras.layers.Layer):
     self.conductor_lstm_units = conductor_lstm_units
     self.conductor_embedding_size = conductor_embedding_size
     self.decoder_lstm_units = decoder_lstm_units
+    policy = self.dtype_policy  # Sublayers compute as this layer does (mixed precision).
     self.conductor_init = keras.layers.Dense(2 * conductor_lstm_units, activation="tanh",
-                                             name="conductor_init")
+                                             name="conductor_init", dtype=policy)
     self.conductor = keras.layers.LSTM(conductor_lstm_units, return_sequences=True,
-                                       name="conductor")
+                                       name="conductor", dtype=policy)
     self.embedding = keras.layers.Dense(conductor_embedding_size, activation="tanh",
-                                        name="segment_embedding")
+                                        name="segment_embedding", dtype=policy)
     self.core_init = keras.layers.Dense(2 * decoder_lstm_units, activation="tanh",
-                                        name="core_init")
-    self.core = keras.layers.LSTM(decoder_lstm_units, return_sequences=True, name="core")
-    self.output_dense = keras.layers.Dense(n_mels, name="frames")
+                                        name="core_init", dtype=policy)
+    self.core = keras.layers.LSTM(decoder_lstm_units, return_sequences=True, name="core",
+                                  dtype=policy)
+    self.output_dense = keras.layers.Dense(n_mels, name="frames", dtype=policy)
 
   def build(self, input_shape):
     batch = input_shape[0]

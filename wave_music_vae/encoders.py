@@ -34,7 +34,7 @@ class ConvFrontEnd(keras.layers.Layer):
     self.conv_channels = tuple(conv_channels)
     self.conv_pool_time = tuple(conv_pool_time)
     self.conv_pool_freq = tuple(conv_pool_freq)
-    self.blocks = [ConvBlock2D(c, t, f, name=f"block_{i}") for i, (c, t, f) in
+    self.blocks = [ConvBlock2D(c, t, f, name=f"block_{i}", dtype=self.dtype_policy) for i, (c, t, f) in
                    enumerate(zip(self.conv_channels, self.conv_pool_time, self.conv_pool_freq))]
 
   def build(self, input_shape):
@@ -70,15 +70,16 @@ class BidirectionalLstmEncoder(keras.layers.Layer):
     super().__init__(**kwargs)
     self.lstm_units = lstm_units
     self.z_size = z_size
+    policy = self.dtype_policy  # Sublayers compute as this layer does (mixed precision).
     # Both directions named explicitly: Keras' automatic names ("forward_lstm_1") would
     # change with the number of models built in a process, and checkpoints key on them.
     self.lstm = keras.layers.Bidirectional(
-        keras.layers.LSTM(lstm_units, return_state=True, name="forward_lstm"),
+        keras.layers.LSTM(lstm_units, return_state=True, name="forward_lstm", dtype=policy),
         backward_layer=keras.layers.LSTM(lstm_units, return_state=True, go_backwards=True,
-                                         name="backward_lstm"),
-        name="bidirectional_lstm")
-    self.mu_dense = keras.layers.Dense(z_size, name="mu")
-    self.sigma_dense = keras.layers.Dense(z_size, name="sigma")
+                                         name="backward_lstm", dtype=policy),
+        name="bidirectional_lstm", dtype=policy)
+    self.mu_dense = keras.layers.Dense(z_size, name="mu", dtype=policy)
+    self.sigma_dense = keras.layers.Dense(z_size, name="sigma", dtype=policy)
 
   def build(self, input_shape):
     self.lstm.build(input_shape)
@@ -112,8 +113,9 @@ class AudioEncoder(keras.layers.Layer):
     self.lstm_units = lstm_units
     self.z_size = z_size
     self.front_end = ConvFrontEnd(conv_channels, conv_pool_time, conv_pool_freq,
-                                  name="front_end")
-    self.recurrent = BidirectionalLstmEncoder(lstm_units, z_size, name="recurrent")
+                                  name="front_end", dtype=self.dtype_policy)
+    self.recurrent = BidirectionalLstmEncoder(lstm_units, z_size, name="recurrent",
+                                              dtype=self.dtype_policy)
 
   def build(self, input_shape):
     self.front_end.build(input_shape)

@@ -68,11 +68,14 @@ class ConvBlock2D(keras.layers.Layer):
     self.filters = filters
     self.pool_time = pool_time
     self.pool_freq = pool_freq
-    self.conv = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name="conv")
+    self.conv = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name="conv",
+                                    dtype=self.dtype_policy)
     # Synchronized: under tf.distribute the statistics are those of the global batch,
     # so N replicas normalise as one device would.
-    self.norm = keras.layers.BatchNormalization(name="norm", synchronized=True)
-    self.pool = keras.layers.MaxPooling2D((pool_time, pool_freq), padding="same", name="pool")
+    self.norm = keras.layers.BatchNormalization(name="norm", synchronized=True,
+                                                   dtype=self.dtype_policy)
+    self.pool = keras.layers.MaxPooling2D((pool_time, pool_freq), padding="same", name="pool",
+                                           dtype=self.dtype_policy)
 
   def build(self, input_shape):
     self.conv.build(input_shape)

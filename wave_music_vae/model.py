@@ -34,15 +34,16 @@ class WaveMusicVAE(keras.Model):
     self.config = config
     self.log_mel = LogMel(config.sample_rate_hz, config.n_fft, config.hop_length, config.n_mels,
                           config.mel_fmin_hz, config.mel_fmax_hz, config.db_floor,
-                          config.db_center, config.db_scale, name="log_mel")
+                          config.db_center, config.db_scale, name="log_mel",
+                          dtype=self.dtype_policy)
     self.encoder = AudioEncoder(config.conv_channels, config.conv_pool_time,
                                 config.conv_pool_freq, config.encoder_lstm_units,
-                                config.z_size, name="encoder")
-    self.sampling = Sampling(seed=config.seed, name="sampling")
+                                config.z_size, name="encoder", dtype=self.dtype_policy)
+    self.sampling = Sampling(seed=config.seed, name="sampling", dtype=self.dtype_policy)
     self.decoder = HierarchicalDecoder(
         config.num_frames, config.n_mels, config.num_segments, config.frames_per_segment,
         config.conductor_lstm_units, config.conductor_embedding_size,
-        config.decoder_lstm_units, name="decoder")
+        config.decoder_lstm_units, name="decoder", dtype=self.dtype_policy)
     self.mel = self.log_mel.mel
 
   def build(self, input_shape=None):
