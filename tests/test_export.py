@@ -23,6 +23,7 @@ import tensorflow as tf
 
 import serving_json
 from conftest import synth_song
+from wave_music_vae import audio_io
 from wave_music_vae import checkpoints
 from wave_music_vae import config as config_lib
 from wave_music_vae import export
@@ -306,28 +307,28 @@ def test_fresh_tensorflow_process_runs_every_signature_like_keras(exported, kera
   _assert_same_audio(out["decode/waveform"], waveform)
   _assert_same_audio(out["decode_with_iters/waveform"], _keras_waveform(model, z, 4)[0])
   assert np.abs(out["decode_with_iters/waveform"] - waveform).max() > 1e-2  # Iterations matter.
-  _assert_same_audio(out["decode_wav/waveform_bytes"], generation.limit_peaks(np.array(waveform)))
+  _assert_same_audio(out["decode_wav/waveform_bytes"], audio_io.limit_peaks(np.array(waveform)))
   assert set(out["decode_wav/waveform_bytes/rate"]) == {config.sample_rate_hz}
 
   # Reconstruction: a shorter clip is zero-padded at the end.
   _, short_mu, _ = model.encode(_fit(short, clip))
   _assert_same_audio(out["reconstruct/waveform"],
-                     generation.limit_peaks(_keras_waveform(model, short_mu)[0]))
+                     audio_io.limit_peaks(_keras_waveform(model, short_mu)[0]))
   _, wav_short_mu, _ = model.encode(_fit(out["wav_input/short"], clip))
-  wav_reconstruction = generation.limit_peaks(_keras_waveform(model, wav_short_mu)[0])
+  wav_reconstruction = audio_io.limit_peaks(_keras_waveform(model, wav_short_mu)[0])
   for name in ("reconstruct_wav", "serving_default"):
     _assert_same_audio(out[f"{name}/waveform_bytes"], wav_reconstruction)
 
   # Interpolation: slerp between the encoder means of row i of each input.
   path = latent.slerp(mu[:, np.newaxis], mu[::-1][:, np.newaxis], tf.linspace(0.0, 1.0, 3))
   expected = _keras_waveform(model, tf.reshape(path, [-1, config.z_size]))[0].reshape(2, 3, clip)
-  _assert_same_audio(out["interpolate/waveform"], generation.limit_peaks(np.array(expected)))
+  _assert_same_audio(out["interpolate/waveform"], audio_io.limit_peaks(np.array(expected)))
   assert out["interpolate_wav/waveform_bytes"].shape == (2, 3, clip)
 
   # Sampling, repeatable from the seed.
   expected = model.to_waveform(model.sample(2, 0.8, 5)).numpy()
-  _assert_same_audio(out["sample/waveform"], generation.limit_peaks(np.array(expected)))
-  _assert_same_audio(out["sample_wav/waveform_bytes"], generation.limit_peaks(np.array(expected)))
+  _assert_same_audio(out["sample/waveform"], audio_io.limit_peaks(np.array(expected)))
+  _assert_same_audio(out["sample_wav/waveform_bytes"], audio_io.limit_peaks(np.array(expected)))
 
   # Tweak: flatten, then add the attribute vector, then set dimensions, as the generate
   # command's LatentEdit does: the set dimension holds its value.
@@ -341,7 +342,7 @@ def test_fresh_tensorflow_process_runs_every_signature_like_keras(exported, kera
                              atol=1e-5)
   np.testing.assert_allclose(out["tweak/z"], edited.numpy(), atol=1e-5)
   _assert_same_audio(out["tweak/waveform"],
-                     generation.limit_peaks(_keras_waveform(model, edited)[0]))
+                     audio_io.limit_peaks(_keras_waveform(model, edited)[0]))
   assert out["tweak_wav/waveform_bytes"].shape == (2, clip)
   edited_wav = latent.set_dimensions(
       latent.add_attribute(latent.flatten(wav_mu, 0.5), keras_model.attributes["high"], 1.0),
@@ -364,12 +365,12 @@ def test_served_audio_is_peak_limited_like_the_generate_command():
   """Loud decodes are scaled down to PEAK_LIMIT row by row, never clipped (as the CLI does)."""
   loud = np.array([[0.5, -3.0, 1.0, 2.0], [0.1, 0.2, -0.3, 0.0]], np.float32)
   limited = export.limit_peaks(tf.constant(loud)).numpy()
-  np.testing.assert_allclose(limited[0], loud[0] * generation.PEAK_LIMIT / 3.0, rtol=1e-6)
+  np.testing.assert_allclose(limited[0], loud[0] * audio_io.PEAK_LIMIT / 3.0, rtol=1e-6)
   np.testing.assert_array_equal(limited[1], loud[1])             # quiet rows untouched
-  np.testing.assert_allclose(limited, generation.limit_peaks(np.array(loud)), rtol=1e-6)
+  np.testing.assert_allclose(limited, audio_io.limit_peaks(np.array(loud)), rtol=1e-6)
   path = np.stack([loud, -2 * loud])                              # [batch, steps, samples]
   np.testing.assert_allclose(export.limit_peaks(tf.constant(path)).numpy()[1, 0],
-                             -2 * loud[0] * generation.PEAK_LIMIT / 6.0, rtol=1e-6)
+                             -2 * loud[0] * audio_io.PEAK_LIMIT / 6.0, rtol=1e-6)
 
 
 def test_saved_model_cli_lists_every_signature_with_its_names(exported):

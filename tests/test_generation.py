@@ -171,7 +171,7 @@ def test_sample_repeats_with_its_seed_and_respects_num_outputs(backend):
   np.testing.assert_array_equal(first.waveforms, again.waveforms)
   assert not np.allclose(first.latents, other.latents)
   np.testing.assert_allclose(np.std(first.latents), 0.8, rtol=0.5)
-  assert np.all(np.max(np.abs(first.waveforms), axis=-1) <= generation.PEAK_LIMIT + 1e-6)
+  assert np.all(np.max(np.abs(first.waveforms), axis=-1) <= audio_io.PEAK_LIMIT + 1e-6)
 
 
 def test_edits_change_the_output_and_zero_edits_do_not(backend, mel):

@@ -1,6 +1,7 @@
-"""wave_music_vae works without the optional apache_beam (the `[beam]` extra).
+"""How wave_music_vae imports: one way (no cycles, nothing imports the CLI), and without the
+optional apache_beam (the `[beam]` extra).
 
-Each check runs in a fresh Python process in which importing apache_beam fails,
+The apache_beam checks run in a fresh Python process in which importing apache_beam fails,
 as in an environment where it was never installed.
 """
 
@@ -90,3 +91,47 @@ def test_prepare_tool_without_apache_beam_says_how_to_install_it(tmp_path):
                        "install with pip install -e '.[beam]'")
   assert "Traceback" not in result.stderr
   assert not (tmp_path / "out").exists()
+
+
+def _package_imports() -> dict:
+  """{module: the wave_music_vae modules it imports, at top level or inside functions}."""
+  import ast  # pylint: disable=g-import-not-at-top
+  from pathlib import Path  # pylint: disable=g-import-not-at-top
+  import wave_music_vae  # pylint: disable=g-import-not-at-top
+  root = Path(wave_music_vae.__file__).parent
+  modules = {}
+  for path in root.rglob("*.py"):
+    name = ".".join(("wave_music_vae",) + path.relative_to(root).with_suffix("").parts)
+    name = name.removesuffix(".__init__")
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+      if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("wave_music_vae"):
+        imported |= ({f"{node.module}.{a.name}" for a in node.names}
+                     if node.module == "wave_music_vae" else {node.module})
+      elif isinstance(node, ast.Import):
+        imported |= {a.name for a in node.names if a.name.startswith("wave_music_vae")}
+    modules[name] = imported
+  return {name: {m for m in imported if m in modules} for name, imported in modules.items()}
+
+
+def test_imports_flow_one_way():
+  graph = _package_imports()
+  for name, imported in graph.items():
+    if not name.startswith("wave_music_vae.cli"):
+      assert not {m for m in imported if m.startswith("wave_music_vae.cli")}, name
+  # Depth-first search for a module that reaches itself.
+  for start in graph:
+    stack = [(start, (start,))]
+    while stack:
+      name, path = stack.pop()
+      for imported in graph[name]:
+        assert imported != start, f"import cycle: {' -> '.join(path + (start,))}"
+        if imported not in path:
+          stack.append((imported, path + (imported,)))
+
+
+def test_loading_a_model_does_not_load_the_training_loop():
+  result = _python("import sys; from wave_music_vae import inference, generation; "
+                   "print('wave_music_vae.training' in sys.modules)")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stdout.split()[-1] == "False"

@@ -44,6 +44,7 @@ def _train_and_save(kind: str, run_dir: str, out_prefix: str) -> None:
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
   from wave_music_vae import config as config_lib  # pylint: disable=g-import-not-at-top
   from wave_music_vae import training  # pylint: disable=g-import-not-at-top
+  from wave_music_vae.model import model_variables  # pylint: disable=g-import-not-at-top
   config = config_lib.load_config("tiny")
   training.seed_everything(config.seed)
   if kind == "mirrored":
@@ -51,9 +52,9 @@ def _train_and_save(kind: str, run_dir: str, out_prefix: str) -> None:
   else:  # one_device: no TF_CONFIG; multi_worker: TF_CONFIG names the cluster.
     strategy = training.choose_strategy()
   trainer = training.Trainer(config, run_dir, strategy)
-  initial = {k: v.numpy() for k, v in training.model_variables(trainer.model).items()}
+  initial = {k: v.numpy() for k, v in model_variables(trainer.model).items()}
   summary = trainer.train(_fixed_batches(config, STEPS), STEPS, progress=False)
-  final = {k: v.numpy() for k, v in training.model_variables(trainer.model).items()}
+  final = {k: v.numpy() for k, v in model_variables(trainer.model).items()}
   np.savez(out_prefix + ".npz", **{"initial/" + k: v for k, v in initial.items()},
            **{"final/" + k: v for k, v in final.items()})
   kinds = {"MultiWorkerMirroredStrategy": tf.distribute.MultiWorkerMirroredStrategy,

@@ -51,6 +51,7 @@ _UNKNOWN_FRAMES = 2 ** 63 - 1
 # not scaled to [-1, 1] (e.g. int16 values stored as float) and would saturate
 # the log-mel ceiling or overflow float32 power spectra.
 MAX_PEAK = 1000.0
+PEAK_LIMIT = 0.99  # Generated audio louder than this is scaled down to it, not clipped.
 
 
 class AudioReadError(Exception):
@@ -253,6 +254,19 @@ def duration_seconds(path) -> float:
     raise AudioReadError(path, "cannot tell its duration (not audio, or damaged)")
   hours, minutes, seconds = match.groups()
   return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def limit_peaks(waveforms: np.ndarray, peak: float = PEAK_LIMIT) -> np.ndarray:
+  """Scales down each song [num_songs, samples] whose peak exceeds `peak` (no clipping).
+
+  Works in place on a float32 array (no |x| or scaled copy of whole songs: a 10-minute,
+  5-output interpolation would otherwise hold two more copies of its outputs) and
+  returns it.
+  """
+  waveforms = np.asarray(waveforms, np.float32)
+  peaks = np.maximum(waveforms.max(axis=-1, keepdims=True), -waveforms.min(axis=-1, keepdims=True))
+  waveforms *= np.minimum(1.0, peak / np.maximum(peaks, 1e-12))
+  return waveforms
 
 
 def write_audio(path, waveform: np.ndarray, sample_rate_hz: int, overwrite: bool = False) -> Path:

@@ -22,8 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from wave_music_vae import config as config_lib
-from wave_music_vae.model import WaveMusicVAE
-from wave_music_vae.training import model_variables
+from wave_music_vae.model import WaveMusicVAE, model_variables
 
 DEFAULT_CHECKPOINT = "soundtracks"
 WEIGHTS_FILE = "model.weights.h5"

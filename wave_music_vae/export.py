@@ -80,7 +80,6 @@ from wave_music_vae import __version__
 from wave_music_vae import audio_io
 from wave_music_vae import checkpoints
 from wave_music_vae import config as config_lib
-from wave_music_vae import generation
 from wave_music_vae import latent
 from wave_music_vae import refinement
 
@@ -135,10 +134,10 @@ def _finite_scalar(tensor: tf.Tensor, name: str, minimum: float = -latent.MAX_ED
 
 
 def limit_peaks(waveforms: tf.Tensor) -> tf.Tensor:
-  """[..., samples] -> the same, each row whose peak exceeds generation's PEAK_LIMIT scaled
+  """[..., samples] -> the same, each row whose peak exceeds audio_io.PEAK_LIMIT scaled
   down to it (as wave_music_vae_generate does to each song), never clipped."""
   peaks = tf.reduce_max(tf.abs(waveforms), axis=-1, keepdims=True)
-  return waveforms * tf.minimum(1.0, generation.PEAK_LIMIT / tf.maximum(peaks, 1e-12))
+  return waveforms * tf.minimum(1.0, audio_io.PEAK_LIMIT / tf.maximum(peaks, 1e-12))
 
 
 def _int_scalar(tensor: tf.Tensor, name: str, minimum: int, maximum: int) -> tf.Tensor:

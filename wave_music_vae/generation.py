@@ -36,7 +36,7 @@ so Griffin-Lim's spectrograms exist for one batch only. What stays in memory is 
 input song(s) and the outputs: float32 [num_outputs, samples], 5 outputs of a
 10-minute song at 22050 Hz are 265 MB.
 
-Outputs louder than PEAK_LIMIT are scaled down to it rather than clipped. Griffin-Lim
+Outputs louder than audio_io.PEAK_LIMIT are scaled down to it rather than clipped. Griffin-Lim
 starts every clip from the same seeded phases (`spectral.griffin_lim`), so a code
 decodes to the same samples whichever batch it is decoded in.
 
@@ -64,7 +64,6 @@ MODES = ("interpolate", "sample", "reconstruct", "tweak")
 OUTPUT_FORMATS = ("wav", "flac", "mp3")
 CROSSFADE_FRACTION = 0.25    # Crossfade length as a share of the clip.
 BATCH_CLIPS = 16             # Clips per encode / decode call.
-PEAK_LIMIT = 0.99            # Outputs louder than this are scaled down to it, not clipped.
 
 
 class GenerationError(ValueError):
@@ -226,19 +225,6 @@ def decode_song(backend: Backend, latents: np.ndarray, grid: WindowGrid,
   return stitch_windows(grid, decoded(), num_songs)
 
 
-def limit_peaks(waveforms: np.ndarray, peak: float = PEAK_LIMIT) -> np.ndarray:
-  """Scales down each song [num_songs, samples] whose peak exceeds `peak` (no clipping).
-
-  Works in place on a float32 array (no |x| or scaled copy of whole songs: a 10-minute,
-  5-output interpolation would otherwise hold two more copies of its outputs) and
-  returns it.
-  """
-  waveforms = np.asarray(waveforms, np.float32)
-  peaks = np.maximum(waveforms.max(axis=-1, keepdims=True), -waveforms.min(axis=-1, keepdims=True))
-  waveforms *= np.minimum(1.0, peak / np.maximum(peaks, 1e-12))
-  return waveforms
-
-
 @dataclasses.dataclass
 class Generated:
   """What a mode produced.
@@ -268,7 +254,7 @@ def _render(backend: Backend, mode: str, latents: np.ndarray, grid: WindowGrid,
             labels: Sequence[str], marked: Sequence[int], griffin_lim_iters: Optional[int],
             bar: _Progress) -> Generated:
   waveforms = decode_song(backend, latents, grid, griffin_lim_iters, bar)
-  return Generated(mode, limit_peaks(waveforms), latents, backend.config.sample_rate_hz,
+  return Generated(mode, audio_io.limit_peaks(waveforms), latents, backend.config.sample_rate_hz,
                    tuple(labels), tuple(marked))
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from wave_music_vae import checkpoints
+from wave_music_vae import export
 from wave_music_vae import refinement
 from wave_music_vae.config import Config
 
@@ -87,6 +88,5 @@ def load_backend(checkpoint_file: Optional[str] = None, run_dir: Optional[str] =
   if len(given) > 1:
     raise checkpoints.CheckpointError(f"give at most one of {', '.join(given)}")
   if saved_model:
-    from wave_music_vae import export  # pylint: disable=g-import-not-at-top
     return export.load_export(saved_model, config)
   return KerasBackend(checkpoints.load(checkpoint_file, run_dir, config))

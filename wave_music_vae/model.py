@@ -107,3 +107,15 @@ class WaveMusicVAE(keras.Model):
   @classmethod
   def from_config(cls, config):
     return cls(**config)
+
+
+def model_variables(model) -> dict:
+  """The model's variables keyed by their stable path (`encoder/front_end/block_0/conv/kernel`).
+
+  Checkpoints track this dict rather than the Keras 3 model object, whose layers are
+  not tracked as named checkpoint children, so keys stay readable and stable.
+  """
+  variables = {variable.path.split("/", 1)[-1]: variable for variable in model.weights}
+  if len(variables) != len(model.weights):
+    raise ValueError("model variables do not have unique paths")
+  return variables

@@ -39,7 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from wave_music_vae import config as config_lib
-from wave_music_vae.model import WaveMusicVAE
+from wave_music_vae.model import WaveMusicVAE, model_variables
 
 LOSS_KEYS = ("loss", "reconstruction_loss", "kl_loss", "kl_cost", "kl_bits", "log_mel_l1_db")
 
@@ -153,18 +153,6 @@ def prepare_run_dir(run_dir, config: config_lib.Config) -> None:
           f"{', '.join(differing)}; use a new --run_dir or the same --config/--hparams")
   else:
     config_lib.save_config(config, saved_path)
-
-
-def model_variables(model) -> dict:
-  """The model's variables keyed by their stable path (`encoder/front_end/block_0/conv/kernel`).
-
-  Checkpoints track this dict rather than the Keras 3 model object, whose layers are
-  not tracked as named checkpoint children, so keys stay readable and stable.
-  """
-  variables = {variable.path.split("/", 1)[-1]: variable for variable in model.weights}
-  if len(variables) != len(model.weights):
-    raise TrainingError("model variables do not have unique paths")
-  return variables
 
 
 def _checkpoint_state(train_dir: Path):
