@@ -31,6 +31,16 @@ def test_log_mel_matches_librosa(mel):
   assert np.percentile(np.abs(ours - reference)[loud], 99) < 0.5
 
 
+@pytest.mark.parametrize("n_mels,bound", [(80, 0.005), (40, 0.009)])
+def test_mel_matrix_is_close_to_librosa_htk(n_mels, bound):
+  """As the module says: librosa's HTK triangles to within `bound` (peak weight 1)."""
+  ours = spectral.mel_matrix(22050, 1024, n_mels, 0.0, 11025.0).numpy()
+  reference = librosa.filters.mel(sr=22050, n_fft=1024, n_mels=n_mels, fmin=0.0, fmax=11025.0,
+                                  htk=True, norm=None).T
+  assert ours.shape == reference.shape
+  assert np.abs(ours - reference).max() < bound
+
+
 def test_stft_round_trip_is_exact():
   y = synth_song(1.0, seed=1)[np.newaxis]
   back = spectral.istft(spectral.stft(y, 1024, 256), 1024, 256, y.shape[1]).numpy()

@@ -34,7 +34,7 @@ class ConfigError(ValueError):
 class Config:
   """All settings of one experiment. Units are in the field names."""
 
-  name: str = "default"
+  name: str = "default"                  # The config file's name (a base's is not inherited).
   description: str = ""
 
   # Data.
@@ -43,53 +43,53 @@ class Config:
   clips_per_file: int = 8                # Random crops taken per file visit.
   edge_crop_fraction: float = 0.0        # Share of those crops that are a song's first or
                                          # last clip (half each); the rest start anywhere.
-  shuffle_buffer_clips: int = 256
+  shuffle_buffer_clips: int = 256       # Clips in the training shuffle buffer.
 
   # Audio and log-mel front end.
-  sample_rate_hz: int = 22050
-  clip_seconds: float = 4.0
-  n_fft: int = 1024
-  hop_length: int = 256
-  n_mels: int = 80
+  sample_rate_hz: int = 22050            # Every file is resampled to this rate.
+  clip_seconds: float = 4.0              # One latent vector per clip of this length.
+  n_fft: int = 1024                      # STFT window and FFT size (samples).
+  hop_length: int = 256                  # STFT hop (samples).
+  n_mels: int = 80                       # Mel bands (HTK scale, no area normalisation).
   mel_fmin_hz: float = 0.0
   mel_fmax_hz: float = 11025.0
   db_floor: float = -100.0               # Log-mel floor (dB), amin = 1e-10.
   db_center: float = -40.0               # Normalisation: (dB - center) / scale.
-  db_scale: float = 40.0
+  db_scale: float = 40.0                 # dB per unit of the model's log-mel.
 
   # Model sizes.
-  conv_channels: Tuple[int, ...] = (32, 64, 128)
-  conv_pool_time: Tuple[int, ...] = (2, 2, 2)
-  conv_pool_freq: Tuple[int, ...] = (2, 2, 2)
-  encoder_lstm_units: int = 256
-  z_size: int = 128
-  conductor_lstm_units: int = 256
-  conductor_embedding_size: int = 128
-  decoder_lstm_units: int = 256
-  num_segments: int = 16
+  conv_channels: Tuple[int, ...] = (32, 64, 128)  # Filters of each Conv2D block.
+  conv_pool_time: Tuple[int, ...] = (2, 2, 2)     # Each block's max-pool over frames...
+  conv_pool_freq: Tuple[int, ...] = (2, 2, 2)     # ...and over mel bands.
+  encoder_lstm_units: int = 256          # Units of each direction of the encoder's BiLSTM.
+  z_size: int = 128                      # Dimensions of the latent vector.
+  conductor_lstm_units: int = 256        # The decoder's conductor LSTM.
+  conductor_embedding_size: int = 128    # The conductor's output per segment.
+  decoder_lstm_units: int = 256          # The core LSTM that emits each segment's frames.
+  num_segments: int = 16                 # Conductor steps per clip.
 
   # Loss.
   free_nats: float = 48.0                # Nats of KL not penalised (MusicVAE's free_bits
                                          # hparam times ln 2).
-  max_beta: float = 0.2
-  beta_rate: float = 0.99999
+  max_beta: float = 0.2                  # KL weight reached by the ramp...
+  beta_rate: float = 0.99999             # ...beta = max_beta * (1 - beta_rate ** step).
 
   # Optimisation.
-  batch_size: int = 16
-  learning_rate: float = 1e-3
-  min_learning_rate: float = 1e-5
+  batch_size: int = 16                   # Clips per step (global: split over replicas).
+  learning_rate: float = 1e-3            # Adam's rate at step 0, decaying as min_learning_rate
+  min_learning_rate: float = 1e-5        # + (learning_rate - min) * decay_rate ** step.
   decay_rate: float = 0.9999
-  clip_norm: float = 1.0
-  seed: int = 0
+  clip_norm: float = 1.0                 # Gradients clipped to this global norm.
+  seed: int = 0                          # Weights, noise, crops and shuffling.
 
   # Mel inversion.
-  griffin_lim_iters: int = 32
-  griffin_lim_momentum: float = 0.99
+  griffin_lim_iters: int = 32            # Default iterations when decoding to audio.
+  griffin_lim_momentum: float = 0.99     # Fast Griffin-Lim's alpha (0: the classic one).
 
   # Training loop.
-  checkpoint_every_steps: int = 500
-  summary_every_steps: int = 50
-  keep_checkpoints: int = 3
+  checkpoint_every_steps: int = 500      # Steps between checkpoints (a killed run resumes).
+  summary_every_steps: int = 50          # Steps between TensorBoard scalars.
+  keep_checkpoints: int = 3              # Newest checkpoints kept in run_dir/train.
 
   def __post_init__(self):
     problems = [f"{field.name}={getattr(self, field.name)} (must be finite)"
@@ -177,6 +177,16 @@ def _field_types() -> dict:
   return {f.name: f for f in dataclasses.fields(Config)}
 
 
+def _whole_number(value: Any) -> int:
+  """int(value) for 3, 3.0 or '3'; ValueError for 3.7, '3.7' or True (not silently 3)."""
+  if isinstance(value, bool):
+    raise ValueError(value)
+  as_float = float(value)
+  if as_float != int(as_float):
+    raise ValueError(value)
+  return int(as_float)
+
+
 def _coerce(name: str, value: Any) -> Any:
   """Converts `value` (JSON value or flag string) to the type of field `name`."""
   field = _field_types()[name]
@@ -185,7 +195,7 @@ def _coerce(name: str, value: Any) -> Any:
     if isinstance(default, tuple):
       if isinstance(value, str):
         value = [v for v in value.replace(";", ":").split(":") if v]
-      return tuple(int(v) for v in value)
+      return tuple(_whole_number(v) for v in value)
     if isinstance(default, bool):
       if isinstance(value, str):
         if value.lower() not in ("true", "false", "1", "0"):
@@ -193,10 +203,7 @@ def _coerce(name: str, value: Any) -> Any:
         return value.lower() in ("true", "1")
       return bool(value)
     if isinstance(default, int):
-      as_float = float(value)
-      if as_float != int(as_float):
-        raise ValueError(value)
-      return int(as_float)
+      return _whole_number(value)
     if isinstance(default, float):
       return float(value)
     return str(value)
@@ -206,13 +213,20 @@ def _coerce(name: str, value: Any) -> Any:
         + (" (a list of ints separated by ':')" if isinstance(default, tuple) else "")) from None
 
 
+def _renamed(values: Mapping[str, Any]) -> dict:
+  """`values` with renamed fields under their new names (configs saved before a rename
+  still load); an old name beside its new one is left to fail as unknown."""
+  values = dict(values)
+  for old, new in RENAMED_FIELDS.items():
+    if old in values and new not in values:
+      values[new] = values.pop(old)
+  return values
+
+
 def override(config: Config, values: Mapping[str, Any]) -> Config:
   """Returns `config` with `values` replaced, validating names and types."""
   fields = _field_types()
-  values = dict(values)
-  for old, new in RENAMED_FIELDS.items():  # Configs saved before a rename still load.
-    if old in values and new not in values:
-      values[new] = values.pop(old)
+  values = _renamed(values)
   unknown = sorted(set(values) - set(fields))
   if unknown:
     raise ConfigError(f"unknown hparam(s) {', '.join(unknown)}; valid names: {', '.join(sorted(fields))}")
@@ -246,15 +260,28 @@ def available_configs(directory: Optional[Path] = None) -> list:
 
 
 def _read_json(path: Path) -> dict:
+  """The JSON object in config file `path`; ConfigError naming it for anything else."""
   try:
-    return json.loads(path.read_text())
-  except (OSError, json.JSONDecodeError) as e:
+    data = json.loads(path.read_text())
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
     raise ConfigError(f"cannot read config file {path}: {e}") from None
+  if not isinstance(data, dict):
+    raise ConfigError(f"config file {path}: expected a JSON object of hparams, "
+                      f"got a JSON {type(data).__name__}")
+  base = data.get("base")
+  if base is not None and not (isinstance(base, str) and base):
+    raise ConfigError(f"config file {path}: 'base' must name a config, got {base!r}")
+  return data
 
 
 def load_config(name_or_path: str, hparams: Optional[Mapping[str, Any]] = None,
                 directory: Optional[Path] = None) -> Config:
-  """Loads a named config (or a JSON file path), resolving `base` chains, then `hparams`."""
+  """Loads a named config (or a JSON file path), resolving `base` chains, then `hparams`.
+
+  Each file's values override its base's. The name is the named file's own `name`, or
+  its file name: never a base's (a config derived from a run's saved config.json is not
+  that run's config).
+  """
   directory = Path(directory or configs_dir())
   seen = []
   values: dict = {}
@@ -266,8 +293,10 @@ def load_config(name_or_path: str, hparams: Optional[Mapping[str, Any]] = None,
     if path in seen:
       raise ConfigError(f"config {name_or_path!r}: circular 'base' chain through {path}")
     seen.append(path)
-    data = _read_json(path)
+    data = _renamed(_read_json(path))
     current = data.pop("base", None)
+    if len(seen) > 1:
+      data.pop("name", None)
     values = {**data, **values}
   values.setdefault("name", Path(name_or_path).stem)
   config = override(Config(), values)

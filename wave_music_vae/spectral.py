@@ -11,7 +11,9 @@ Layouts and units, used throughout the package:
 The STFT is centred as librosa's (`center=True`, zero padding of n_fft // 2 on each
 side, periodic Hann window), so a clip of `samples` gives `1 + samples // hop` frames
 and frame t is centred on sample t * hop. The mel matrix is `tf.signal`'s (HTK mel
-scale, no area normalisation): it equals librosa's `filters.mel(htk=True, norm=None)`.
+scale, no area normalisation), close to librosa's `filters.mel(htk=True, norm=None)`
+but not equal: tf.signal draws each triangle's slopes on the mel scale, librosa in Hz, so
+weights (peak 1) differ by up to 0.005 at 80 mels and 0.009 at 40 (test_spectral).
 
 Only core TensorFlow ops are used, so everything here can live inside a SavedModel
 that TF Serving's stock server loads.
