@@ -194,11 +194,7 @@ def test_fuzz_valid_audio_of_any_shape(tmp_path, num_samples, rate, channels, su
   y = np.random.default_rng(seed).uniform(-1, 1, size=(num_samples, channels)).astype(np.float32)
   path = tmp_path / f"fuzz{suffix}"
   soundfile.write(str(path), y, rate, subtype=subtype)
-  try:
-    out = audio_io.read_audio(path, RATE)
-  except audio_io.AudioReadError as e:
-    assert str(e).startswith(str(path))
-    return
+  out = audio_io.read_audio(path, RATE)  # Valid audio of any shape is read, never refused.
   assert len(out) == math.ceil(num_samples * RATE / rate)
   _check_features(out)
 

@@ -166,8 +166,6 @@ def test_paired_difference_sees_a_small_shift_that_the_spread_over_clips_hides()
   assert paired["ci_low"] < paired["mean"] < paired["ci_high"] < 0.0
   assert paired["ci_high"] - paired["ci_low"] < 0.01
   assert paired["lower_fraction"] > 0.9
-  # Unpaired, the same shift lies well inside either method's spread.
-  assert np.std(baseline) > 10 * abs(paired["mean"])
 
 
 def test_paired_difference_interval_covers_zero_for_pure_noise():
