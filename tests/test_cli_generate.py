@@ -137,6 +137,23 @@ def test_tweak_applies_every_edit_flag(run_dir, backend, input_song, tmp_path):
   assert np.abs(decoded - reconstruction).max() > 0.05
 
 
+def test_an_edit_of_zero_is_the_reconstruction_and_no_edit_is_refused(run_dir, input_song,
+                                                                      tmp_path):
+  done = _generate(f"--run_dir={run_dir}", "--mode=tweak", f"--input_audio_1={input_song}",
+                   "--flatten=0", f"--output_dir={tmp_path / 'zero'}")
+  assert done.returncode == 0, done.stderr
+  done = _generate(f"--run_dir={run_dir}", "--mode=reconstruct", f"--input_audio_1={input_song}",
+                   f"--output_dir={tmp_path / 'plain'}")
+  assert done.returncode == 0, done.stderr
+  (flattened_by_0,), _ = _outputs(tmp_path / "zero", "tweak", 1, "wav")
+  (reconstruction,), _ = _outputs(tmp_path / "plain", "reconstruct", 1, "wav")
+  np.testing.assert_array_equal(audio_io.read_audio(flattened_by_0, SAMPLE_RATE_HZ),
+                                audio_io.read_audio(reconstruction, SAMPLE_RATE_HZ))
+  done = _generate(f"--run_dir={run_dir}", "--mode=tweak", f"--input_audio_1={input_song}",
+                   f"--output_dir={tmp_path / 'none'}")
+  _one_line_error(done, "--mode=tweak needs at least one of --tweak, --max_out, --flatten")
+
+
 def test_bad_input_file_is_one_line_naming_it(run_dir, tmp_path):
   missing = tmp_path / "no such song.wav"
   done = _generate(f"--run_dir={run_dir}", "--mode=reconstruct", f"--input_audio_1={missing}",

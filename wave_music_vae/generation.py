@@ -323,11 +323,6 @@ class LatentEdit:
   flatten_factor: float = 0.0
   attributes: Tuple[Tuple[str, float], ...] = ()
 
-  @property
-  def is_empty(self) -> bool:
-    return not (self.sets or self.scales or self.max_out_dims or self.attributes
-                or self.flatten_factor)
-
   def check(self, z_size: int, attribute_vectors: Dict[str, np.ndarray]) -> None:
     """Raises GenerationError naming the first dimension or attribute that does not exist."""
     for dim in [d for d, _ in self.sets + self.scales] + list(self.max_out_dims):

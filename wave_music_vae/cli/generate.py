@@ -152,7 +152,7 @@ def _edit_from_flags() -> generation.LatentEdit:
       raise common.UsageError(f"--attribute: {e}") from None
   edit = generation.LatentEdit(tuple(sets), tuple(scales), tuple(FLAGS.max_out),
                                FLAGS.max_out_stddevs, FLAGS.flatten, tuple(attributes))
-  if edit.is_empty:
+  if not any(FLAGS[name].present for name in _EDIT_FLAGS):  # --flatten=0 is an edit, of 0.
     raise common.UsageError("--mode=tweak needs at least one of --tweak, --max_out, --flatten "
                             "or --attribute")
   return edit
