@@ -32,6 +32,10 @@ def test_nonfinite_step_is_skipped_and_counted(tiny_config, tmp_path):
   summary = trainer.train(
       tf.data.Dataset.from_tensors({"audio": bad}).concatenate(good).repeat(), 4, progress=False)
   assert summary.nonfinite_steps == 1 and summary.end_step == 4
+  # The schedule's step follows the run's past the skipped step: Adam applies the rate
+  # that TensorBoard logs.
+  applied = float(keras.ops.convert_to_numpy(trainer.optimizer.learning_rate))
+  assert applied == pytest.approx(float(trainer.learning_rate(4)), rel=1e-6)
   after_bad = trainer.model.get_weights()
   assert any(not np.array_equal(a, b) for a, b in zip(before, after_bad))  # the good step applied
   assert all(np.all(np.isfinite(w)) for w in after_bad)
@@ -98,12 +102,13 @@ def test_learning_rate_schedule_decays_to_its_floor():
   assert training.MusicVaeLearningRate(**schedule.get_config()).get_config() == schedule.get_config()
 
 
-def test_warm_start_copies_every_weight_and_the_step(tiny_config, tmp_path):
+@pytest.mark.parametrize("mixed_precision", [False, True], ids=["float32", "mixed_float16"])
+def test_warm_start_copies_every_weight_and_the_step(tiny_config, tmp_path, mixed_precision):
   source = training.Trainer(tiny_config, tmp_path / "source")
   source.train(tf.data.Dataset.from_tensors({"audio": _clips(tiny_config)}).repeat(), 3,
                progress=False)
   config = dataclasses.replace(tiny_config, decay_rate=0.5)  # a decay that shows in 3 steps
-  fresh = training.Trainer(config, tmp_path / "fresh")
+  fresh = training.Trainer(config, tmp_path / "fresh", mixed_precision=mixed_precision)
   assert any(not np.array_equal(a, b)
              for a, b in zip(source.model.get_weights(), fresh.model.get_weights()))
   fresh.warm_start(source.model, source_steps=3)
@@ -116,7 +121,7 @@ def test_warm_start_copies_every_weight_and_the_step(tiny_config, tmp_path):
     np.testing.assert_array_equal(a, b)
   audio = _clips(tiny_config)
   np.testing.assert_allclose(fresh.model.encode(audio)[1], source.model.encode(audio)[1],
-                             rtol=1e-5, atol=1e-6)
+                             rtol=1e-5, atol=5e-3 if mixed_precision else 1e-6)
 
 
 def test_warm_start_from_another_architecture_names_the_first_mismatch(tiny_config, tmp_path):

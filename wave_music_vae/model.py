@@ -35,7 +35,9 @@ class WaveMusicVAE(keras.Model):
     self.log_mel = LogMel(config.sample_rate_hz, config.n_fft, config.hop_length, config.n_mels,
                           config.mel_fmin_hz, config.mel_fmax_hz, config.db_floor,
                           config.db_center, config.db_scale, name="log_mel",
-                          dtype=self.dtype_policy)
+                          # Always float32: a float16 waveform (~3 significant digits) loses
+                          # the quiet part of the signal, moving log-mels by over 1 dB.
+                          dtype="float32")
     self.encoder = AudioEncoder(config.conv_channels, config.conv_pool_time,
                                 config.conv_pool_freq, config.encoder_lstm_units,
                                 config.z_size, name="encoder", dtype=self.dtype_policy)

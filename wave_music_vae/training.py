@@ -348,7 +348,12 @@ class Trainer:
     self.step.assign(source_steps)
     # Adam evaluates the schedule at its own step count: without this the decay would
     # restart from learning_rate (17x the rate at the shipped checkpoint's step).
-    self.optimizer.iterations.assign(source_steps)
+    self._schedule_steps().assign(source_steps)
+
+  def _schedule_steps(self) -> tf.Variable:
+    """The step count at which Adam evaluates the learning-rate schedule: its own, or
+    under mixed precision its inner optimizer's (the loss-scale wrapper has another)."""
+    return getattr(self.optimizer, "inner_optimizer", self.optimizer).iterations
 
   def save(self) -> str:
     return self.manager.save(checkpoint_number=int(self.step.numpy()))
@@ -414,6 +419,9 @@ class Trainer:
       skipped = tf.cond(finite, apply, lower_loss_scale if isinstance(
           self.optimizer, keras.optimizers.LossScaleOptimizer) else restore_statistics)
       self.step.assign_add(1)
+      # A skipped step leaves Adam's count behind: the schedule follows the run's step,
+      # the one TensorBoard logs the rate at.
+      self._schedule_steps().assign(self.step)
       self.nonfinite_steps.assign_add(skipped)
       reduced["skipped"] = skipped
       return reduced
