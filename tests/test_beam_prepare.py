@@ -166,6 +166,22 @@ def test_patterns_name_files_relative_to_their_root(song_root):
     prepare.list_input_files([f"{song_root}/*/*.mp3"])
 
 
+def test_fma_tracks_split_alike_from_a_pattern_or_a_folder_at_any_level(tmp_path):
+  """FMA's split key is the track's NNN/NNNNNN.mp3, so TFRecords prepared from a pattern over
+  fma/ or fma/fma_small/ hold out exactly the tracks that the folder reader holds out."""
+  for track in (2, 5, 140, 1040, 99001):
+    path = tmp_path / "fma" / "fma_small" / f"{track // 1000:03d}" / f"{track:06d}.mp3"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+  keys = {tuple(sorted(f.relative_path for f in listed)) for listed in (
+      prepare.list_input_files([f"{tmp_path}/fma/**.mp3"], "fma"),
+      prepare.list_input_files([f"{tmp_path}/fma/fma_small/**.mp3"], "fma"),
+      prepare.list_input_files([str(tmp_path / "fma")], "fma"),
+      data.list_fma(tmp_path / "fma" / "fma_small"))}
+  assert keys == {("000/000002.mp3", "000/000005.mp3", "000/000140.mp3", "001/001040.mp3",
+                   "099/099001.mp3")}
+
+
 def test_songs_whose_names_are_not_utf8_are_prepared(tmp_path):
   """Beam's string coder refuses such names, so paths travel through the pipeline as bytes."""
   root = tmp_path / "songs"

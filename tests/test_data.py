@@ -9,6 +9,7 @@ import pytest
 import soundfile
 import tensorflow as tf
 
+from wave_music_vae import audio_io
 from wave_music_vae import data
 
 from conftest import SAMPLE_RATE_HZ, synth_song
@@ -41,14 +42,20 @@ def test_fma_layout_reads_genres_from_tracks_csv(tmp_path):
   files = data.list_fma(tmp_path)
   assert [(Path(f.path).name, f.label) for f in files] == [("000002.mp3", "Hip-Hop"),
                                                           ("001040.mp3", "Rock")]
+  # Given fma_small/ itself, the same tracks, labels and split keys: a track's split does
+  # not depend on which level of the dataset the user names.
+  from_small = data.list_fma(tmp_path / "fma_small")
+  assert [(f.relative_path, f.label) for f in from_small] == [
+      (f.relative_path, f.label) for f in files] == [("000/000002.mp3", "Hip-Hop"),
+                                                     ("001/001040.mp3", "Rock")]
   # fma_medium holds every fma_small track again: each track is listed once, so none can
   # fall on both sides of the split.
   for relative in ("000/000002.mp3", "001/001040.mp3", "001/001041.mp3"):
     _touch_song(tmp_path / "fma_medium" / relative)
   files = data.list_fma(tmp_path)
-  assert [f.relative_path for f in files] == ["fma_medium/000/000002.mp3",  # sorted first
-                                              "fma_medium/001/001040.mp3",
-                                              "fma_medium/001/001041.mp3"]
+  assert [(f.relative_path, Path(f.path).parts[-3]) for f in files] == [
+      ("000/000002.mp3", "fma_medium"), ("001/001040.mp3", "fma_medium"),  # sorted first
+      ("001/001041.mp3", "fma_medium")]
 
 
 def test_folder_labels_are_first_subfolder(tmp_path):
@@ -209,6 +216,23 @@ def test_tfrecord_round_trip(tmp_path, tiny_config):
   assert len(eval_batches) == 1 and eval_batches[0]["label"].numpy().tolist() == [b"label2"]
   fixed = data.fixed_crops(tf.constant(clips[2]), tiny_config.clip_samples, 1)[0]
   np.testing.assert_allclose(eval_batches[0]["audio"][0], fixed)
+  with_source = list(data.tfrecord_dataset(str(tmp_path / "clips.tfrecord*"), tiny_config,
+                                           "eval", with_source=True))
+  assert with_source[0]["source"].numpy().tolist() == [b"s2.wav"]
+
+
+def test_clips_can_name_the_song_they_were_cut_from(song_folder, tiny_config):
+  """`with_source`: each clip carries its file's relative path, in the same batches."""
+  files = data.list_folder(song_folder)
+  batches = list(data.folder_dataset(files, tiny_config, "eval", data.SkippedFiles(),
+                                     batch_size=4, with_source=True))
+  sources = np.concatenate([b["source"].numpy() for b in batches])
+  labels = np.concatenate([b["label"].numpy() for b in batches])
+  assert sorted(set(sources)) == sorted(f.relative_path.encode() for f in files)
+  assert len(sources) == 3 * len(files)   # three 1 s fixed crops of each 3 s song
+  assert all(source.startswith(label + b"/") for source, label in zip(sources, labels))
+  assert "source" not in next(iter(data.folder_dataset(files, tiny_config, "eval",
+                                                       data.SkippedFiles())))
 
 
 def test_tfrecord_at_another_rate_is_rejected(tmp_path, tiny_config):
@@ -306,3 +330,55 @@ def test_long_files_are_read_in_windows(tmp_path):
     assert audio.shape[0] == 2 * SAMPLE_RATE_HZ
   whole, = list(data.decoded_songs(files, SAMPLE_RATE_HZ, data.SkippedFiles()))
   assert whole[0].shape[0] == 10 * SAMPLE_RATE_HZ
+
+
+def test_eval_takes_its_clips_through_the_whole_of_a_long_file(tmp_path, tiny_config, monkeypatch):
+  """A file over MAX_DECODE_SECONDS gives eval (the evaluator, attribute vectors) clips spread
+  from its first to its last clip, as a shorter file does, not only from a middle window."""
+  monkeypatch.setattr(data, "MAX_DECODE_SECONDS", 5.0)
+  rate, seconds = SAMPLE_RATE_HZ, 20
+  # Each second its own tone (200 + 40 * second Hz), so a clip's position can be read off.
+  t = np.arange(seconds * rate) / rate
+  song = 0.5 * np.sin(2 * np.pi * (200 + 40 * np.floor(t)) * t).astype(np.float32)
+  soundfile.write(str(tmp_path / "long.wav"), song, rate, subtype="FLOAT")
+  files = data.list_folder(tmp_path)
+  config = dataclasses.replace(tiny_config, clips_per_file=4)
+  (batch,) = list(data.folder_dataset(files, config, "eval", data.SkippedFiles(), batch_size=8))
+  whole = data.fixed_crops(tf.constant(song), config.clip_samples, 4).numpy()
+  np.testing.assert_allclose(batch["audio"].numpy(), whole, atol=1e-4)   # 0, 6.3, 12.7, 19 s
+
+
+def test_training_decodes_songs_as_it_needs_them_not_all_first(tmp_path, tiny_config,
+                                                                 monkeypatch):
+  """Files are shuffled before decoding: the first batch needs a few songs decoded, not the
+  whole training set held in memory (a song shuffle after decoding buffered every one)."""
+  for i in range(40):
+    soundfile.write(str(tmp_path / f"song_{i:02d}.wav"), synth_song(1.5, seed=i), SAMPLE_RATE_HZ)
+  decoded = []
+  read_audio = audio_io.read_audio
+  monkeypatch.setattr(audio_io, "read_audio", lambda path, *args: decoded.append(path) or
+                      read_audio(path, *args))
+  config = dataclasses.replace(tiny_config, clips_per_file=2, shuffle_buffer_clips=4,
+                               batch_size=2)
+  files = data.list_folder(tmp_path)
+  batches = iter(data.folder_dataset(files, config, "train", data.SkippedFiles()))
+  next(batches)
+  assert len(decoded) < 16
+  first_pass = {next(batches)["label"].shape[0] for _ in range(60)}   # 120 clips: 60+ songs
+  assert first_pass == {2} and len(set(decoded)) == 40    # and in time every song is read
+
+
+def test_an_eval_stream_cut_short_still_covers_every_label(tmp_path, tiny_config):
+  """`--eval_num_batches` stops the train command's eval pass early: the eval stream takes
+  its songs round-robin over labels, so its first batches are not all one label's."""
+  for label, count in (("A", 7), ("B", 4)):
+    (tmp_path / label).mkdir()
+    for i in range(count):
+      soundfile.write(str(tmp_path / label / f"{i}.wav"), synth_song(1.0, seed=i),
+                      SAMPLE_RATE_HZ)
+  files = data.list_folder(tmp_path)
+  assert [f.label for f in data.label_interleaved(files)] == list("ABABABABAAA")
+  config = dataclasses.replace(tiny_config, eval_fraction=0.999999)   # every song held out
+  first = next(iter(data.DatasetSource(str(tmp_path), "folder").dataset(config, "eval",
+                                                                         batch_size=4)))
+  assert first["label"].numpy().tolist() == [b"A", b"B", b"A", b"B"]

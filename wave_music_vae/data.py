@@ -29,12 +29,13 @@ import dataclasses
 import fnmatch
 import functools
 import hashlib
+import itertools
 import logging
 import os
 import posixpath
 import threading
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -150,6 +151,17 @@ def list_gtzan(root) -> List[AudioFile]:
   return []
 
 
+def fma_relative_path(relative_path: str) -> str:
+  """An FMA track's path as the split hashes it: `NNN/NNNNNN.mp3`, its id's folder and file,
+  whichever level of the dataset was given (`fma/`, `fma/fma_small/`, a pattern over either),
+  so that a track is on the same side of the split every way it is read. Other files'
+  paths are kept as they are."""
+  parts = relative_path.replace("\\", "/").split("/")
+  if len(parts) >= 2 and Path(parts[-1]).stem.isdigit():
+    return "/".join(parts[-2:])
+  return relative_path
+
+
 def _fma_genres(root: Path) -> dict:
   """track_id -> genre_top from `fma_metadata/tracks.csv` (three header rows)."""
   for tracks in (root / "fma_metadata" / "tracks.csv", root.parent / "fma_metadata" / "tracks.csv"):
@@ -176,6 +188,9 @@ def _fma_genres(root: Path) -> dict:
 def list_fma(root) -> List[AudioFile]:
   """FMA: `fma_*/NNN/NNNNNN.mp3`; genre_top from `fma_metadata/tracks.csv` when present.
 
+  `root` may be the folder holding `fma_small/` (and `fma_metadata/`) or `fma_small/`
+  itself; tracks split the same way from either (`fma_relative_path`).
+
   A track id found more than once (`fma_small` is a subset of `fma_medium`, so both
   under one root repeat every small track) is listed once, from the first folder in
   sorted order, so that no track lands in both the train and the eval split.
@@ -191,7 +206,8 @@ def list_fma(root) -> List[AudioFile]:
     label = genres.get(int(stem), "") if stem.isdigit() else ""
     if stem.isdigit():
       track_ids.add(int(stem))
-    files.append(AudioFile(str(path), path.relative_to(root).as_posix(), label))
+    files.append(AudioFile(str(path), fma_relative_path(path.relative_to(root).as_posix()),
+                           label))
   if repeated:
     logging.warning("%s: %d FMA track(s) found in more than one folder, each listed once",
                     root, repeated)
@@ -281,17 +297,31 @@ MAX_DECODE_SECONDS = 600.0  # Longer files (DJ mixes) are read in windows of thi
 
 
 def _decoder(sample_rate_hz: int, skipped: SkippedFiles, training: bool, seed: int,
-             max_decode_seconds: float):
+             max_decode_seconds: float, eval_crops: Optional[Tuple[int, int]] = None):
   """py_function body: path -> (audio [n] float32, ok). Never raises.
 
-  Files longer than `max_decode_seconds` are not decoded whole: training reads a
-  random window of that length each visit, eval the window in the middle, so a
-  3-hour mix costs no more memory than a 10-minute song. (The length comes from
-  the file's header, or ffmpeg's probe where libsndfile cannot read it; a file
-  whose length neither tells, such as a FLAC written to a pipe, is read from its
-  start, one window at most.)
+  Files longer than `max_decode_seconds` are not decoded whole, so a 3-hour mix costs
+  no more memory than a 10-minute song: training reads a random window of that length
+  each visit; eval, given `eval_crops` = (clip_samples, count), reads just the `count`
+  clips that `fixed_crops` would take from the whole file (evenly spaced from its first
+  to its last clip) and returns them end to end, where `fixed_crops(audio, clip_samples,
+  count)` finds them again; eval without `eval_crops` reads the window in the middle.
+  (The length comes from the file's header, or ffmpeg's probe where libsndfile cannot
+  read it; a file whose length neither tells, such as a FLAC written to a pipe, is read
+  from its start, one window at most.)
   """
   rng = np.random.default_rng(seed)
+
+  def spread_clips(path, total_seconds):
+    clip_samples, count = eval_crops
+    clip_seconds = clip_samples / sample_rate_hz
+    span = total_seconds - clip_seconds
+    starts = np.linspace(0.0, span, count) if count > 1 else [span / 2]
+    clips = np.zeros([len(starts), clip_samples], np.float32)
+    for clip, start in zip(clips, starts):  # A read may be a sample off the clip's length.
+      window = audio_io.read_audio(path, sample_rate_hz, float(start), clip_seconds)
+      clip[:len(window)] = window[:clip_samples]
+    return clips.reshape(-1)
 
   def decode(path):
     path = os.fsdecode(path.numpy())  # The name's own bytes, UTF-8 or not.
@@ -304,6 +334,8 @@ def _decoder(sample_rate_hz: int, skipped: SkippedFiles, training: bool, seed: i
       if total is None:
         duration = max_decode_seconds
       elif total > max_decode_seconds:
+        if eval_crops and not training:
+          return spread_clips(path, total), True
         duration = max_decode_seconds
         spare = total - max_decode_seconds
         offset = float(rng.uniform(0.0, spare)) if training else spare / 2
@@ -316,28 +348,40 @@ def _decoder(sample_rate_hz: int, skipped: SkippedFiles, training: bool, seed: i
 
 def decoded_songs(files: List[AudioFile], sample_rate_hz: int, skipped: SkippedFiles,
                   training: bool = False, seed: int = 0,
-                  max_decode_seconds: float = MAX_DECODE_SECONDS) -> tf.data.Dataset:
-  """Dataset of (audio [n] float32, label) per readable file, decoded in parallel."""
+                  max_decode_seconds: float = MAX_DECODE_SECONDS,
+                  with_source: bool = False,
+                  eval_crops: Optional[Tuple[int, int]] = None,
+                  shuffle: bool = False) -> tf.data.Dataset:
+  """Dataset of (audio [n] float32, label) per readable file, decoded in parallel;
+  with `with_source`, (audio, label, source): the file's relative path as bytes.
+  `eval_crops`: see `_decoder` (how eval reads files longer than `max_decode_seconds`).
+  `shuffle`: the files come in a new order (from `seed`) each pass; they are shuffled
+  before decoding, so only the songs being decoded are held, never the whole set."""
   if not files:
     raise DataError("no audio files to read")
-  decode = _decoder(sample_rate_hz, skipped, training, seed, max_decode_seconds)
+  decode = _decoder(sample_rate_hz, skipped, training, seed, max_decode_seconds, eval_crops)
 
-  def load(path, label):
+  def load(path, label, source):
     audio, ok = tf.py_function(decode, [path], [tf.float32, tf.bool])
     audio.set_shape([None])
     ok.set_shape([])
-    return audio, label, ok
+    return audio, label, source, ok
 
-  ds = tf.data.Dataset.from_tensor_slices(([os.fsencode(f.path) for f in files],
-                                           [f.label for f in files]))
+  ds = tf.data.Dataset.from_tensor_slices((
+      [os.fsencode(f.path) for f in files], [f.label for f in files],
+      [f.relative_path.encode("utf-8", "surrogateescape") for f in files]))
+  if shuffle:
+    ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
   ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
-  ds = ds.filter(lambda audio, label, ok: ok)
-  return ds.map(lambda audio, label, ok: (audio, label))
+  ds = ds.filter(lambda audio, label, source, ok: ok)
+  if with_source:
+    return ds.map(lambda audio, label, source, ok: (audio, label, source))
+  return ds.map(lambda audio, label, source, ok: (audio, label))
 
 
 def folder_dataset(files: List[AudioFile], config, split: str, skipped: SkippedFiles,
                    cache: bool = False, batch_size: Optional[int] = None,
-                   repeat: Optional[bool] = None) -> tf.data.Dataset:
+                   repeat: Optional[bool] = None, with_source: bool = False) -> tf.data.Dataset:
   """Batched clips from song files; see the module docstring for crops and splits.
 
   Args:
@@ -350,27 +394,43 @@ def folder_dataset(files: List[AudioFile], config, split: str, skipped: SkippedF
       training then sees only that part of it; leave caching off for long mixes.
     batch_size: defaults to config.batch_size. Eval keeps a last partial batch.
     repeat: defaults to True for train, False for eval.
+    with_source: each batch also has `source`, the clips' files' relative paths (bytes),
+      to tell clips of one song from clips of another.
   """
   if split not in SPLITS:
     raise DataError(f"split {split!r}; valid: {', '.join(SPLITS)}")
   training = split == "train"
   repeat = training if repeat is None else repeat
   batch_size = batch_size or config.batch_size
-  ds = decoded_songs(files, config.sample_rate_hz, skipped, training, config.seed)
+  # Training shuffles the file list before decoding (so memory holds the songs being
+  # decoded, not every song); with `cache` every song is held anyway, and the cached
+  # songs are shuffled instead (a cache replays its first order).
+  ds = decoded_songs(files, config.sample_rate_hz, skipped, training, config.seed,
+                     MAX_DECODE_SECONDS, with_source=True,
+                     eval_crops=(config.clip_samples, config.clips_per_file),
+                     shuffle=training and not cache)
   if cache:
     ds = ds.cache()
-  if training:
-    ds = ds.shuffle(max(len(files), 1), seed=config.seed, reshuffle_each_iteration=True)
+  if training and cache:
+    ds = ds.shuffle(len(files), seed=config.seed, reshuffle_each_iteration=True)
   if repeat:
     ds = ds.repeat()
   if training:
     crop = functools.partial(random_crops, edge_fraction=config.edge_crop_fraction)
   else:
     crop = fixed_crops
-  ds = ds.map(lambda audio, label: (crop(audio, config.clip_samples, config.clips_per_file), label),
+  ds = ds.map(lambda audio, label, source: (crop(audio, config.clip_samples,
+                                                 config.clips_per_file), label, source),
               num_parallel_calls=tf.data.AUTOTUNE)
-  ds = ds.flat_map(lambda clips, label: tf.data.Dataset.from_tensor_slices(
-      {"audio": clips, "label": tf.fill([tf.shape(clips)[0]], label)}))
+
+  def clips_of_a_song(clips, label, source):
+    count = [tf.shape(clips)[0]]
+    per_clip = {"audio": clips, "label": tf.fill(count, label)}
+    if with_source:
+      per_clip["source"] = tf.fill(count, source)
+    return tf.data.Dataset.from_tensor_slices(per_clip)
+
+  ds = ds.flat_map(clips_of_a_song)
   if training:
     ds = ds.shuffle(config.shuffle_buffer_clips, seed=config.seed)
   return ds.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
@@ -426,8 +486,9 @@ def _check_tfrecord_file(path: str, config) -> None:
 
 
 def tfrecord_dataset(file_pattern: str, config, split: str, batch_size: Optional[int] = None,
-                     repeat: Optional[bool] = None) -> tf.data.Dataset:
-  """Batched clips from TFRecords in the feature spec above (`--examples_path=PREFIX*`)."""
+                     repeat: Optional[bool] = None, with_source: bool = False) -> tf.data.Dataset:
+  """Batched clips from TFRecords in the feature spec above (`--examples_path=PREFIX*`);
+  with `with_source`, batches also have `source` (each clip's `source_path`)."""
   if split not in SPLITS:
     raise DataError(f"split {split!r}; valid: {', '.join(SPLITS)}")
   paths = sorted(p for p in tf.io.gfile.glob(file_pattern) if not tf.io.gfile.isdir(p)
@@ -459,9 +520,25 @@ def tfrecord_dataset(file_pattern: str, config, split: str, batch_size: Optional
   if repeat:
     ds = ds.repeat()
   crop = random_crops if training else fixed_crops
-  ds = ds.map(lambda ex: {"audio": crop(ex["audio"], config.clip_samples, 1)[0],
-                          "label": ex["label"]}, num_parallel_calls=tf.data.AUTOTUNE)
+  def clip(ex):
+    clip = {"audio": crop(ex["audio"], config.clip_samples, 1)[0], "label": ex["label"]}
+    if with_source:
+      clip["source"] = ex["source_path"]
+    return clip
+
+  ds = ds.map(clip, num_parallel_calls=tf.data.AUTOTUNE)
   return ds.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+
+
+def label_interleaved(files: List[AudioFile]) -> List[AudioFile]:
+  """`files` reordered round-robin over their labels (each label's files in their order), so
+  that the first clips of an eval stream, which a pass of N batches stops at, come from
+  every label rather than from the alphabetically first."""
+  by_label = {}
+  for file in files:
+    by_label.setdefault(file.label, []).append(file)
+  rounds = itertools.zip_longest(*by_label.values())
+  return [file for round_ in rounds for file in round_ if file is not None]
 
 
 @dataclasses.dataclass
@@ -489,11 +566,14 @@ class DatasetSource:
     return split_files(files, split, eval_fraction)
 
   def dataset(self, config, split: str, cache: bool = False, batch_size: Optional[int] = None,
-              repeat: Optional[bool] = None) -> tf.data.Dataset:
+              repeat: Optional[bool] = None, with_source: bool = False) -> tf.data.Dataset:
     if self.is_tfrecord:
-      return tfrecord_dataset(self.examples_path, config, split, batch_size, repeat)
+      return tfrecord_dataset(self.examples_path, config, split, batch_size, repeat, with_source)
     files = self.files(split, config.eval_fraction)
     if not files:
       raise DataError(f"{self.examples_path}: the {split} split has no files "
                       f"(eval_fraction={config.eval_fraction})")
-    return folder_dataset(files, config, split, self.skipped, cache, batch_size, repeat)
+    if split == "eval":
+      files = label_interleaved(files)
+    return folder_dataset(files, config, split, self.skipped, cache, batch_size, repeat,
+                          with_source)

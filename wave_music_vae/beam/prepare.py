@@ -121,6 +121,8 @@ def list_input_files(filepatterns: Sequence[str], layout: str = "folder") -> Lis
           continue
         relative = metadata.path[len(root):].lstrip("/")
         parts = relative.split("/")
+        if layout == "fma":  # Split as the folder reader splits it, whatever the root.
+          relative = data.fma_relative_path(relative)
         listed.append(data.AudioFile(metadata.path, relative,
                                      data.printable(parts[0]) if len(parts) > 1 else ""))
     if not listed:

@@ -56,7 +56,7 @@ def _eval_dataset(source, config):
   except data.DataError:
     if source.is_tfrecord:
       raise
-    files = source.files("train", config.eval_fraction)
+    files = data.label_interleaved(source.files("train", config.eval_fraction))
     return data.folder_dataset(files, config, "eval", source.skipped), "train (fixed crops)"
 
 
