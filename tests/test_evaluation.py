@@ -147,6 +147,7 @@ def test_evaluate_command_end_to_end(trained_run_dir, song_folder, tmp_path):
       "real_subset", "reconstructions", "ceiling"}
   assert results["probe"]["labels"] == ["high", "low"]
   assert results["probe"]["chance_held_out"] == pytest.approx(0.5)
+  assert results["probe"]["cv_grouped_by"] == "song"   # 2+ training songs of each label
 
 
 def test_evaluate_command_rejects_bad_flags_in_one_line(tmp_path, song_folder):

@@ -140,6 +140,27 @@ def test_probe_is_accurate_on_separable_features_and_at_chance_on_shuffled_label
   assert metrics.majority_accuracy(np.array(["a", "a", "b"]), np.array(["a", "b"])) == 0.5
 
 
+def test_folds_by_song_stop_a_probe_scoring_songs_it_was_fitted_on():
+  """Labels unrelated to sound, but each song's clips alike: split by clip, the probe
+  recognises songs it saw and scores high; split by song it is at chance, as it should be."""
+  rng = np.random.default_rng(1)
+  songs = np.repeat(np.arange(20), 10)                    # 20 songs of 10 clips
+  song_labels = rng.permutation(np.repeat(["a", "b"], 10))
+  labels = song_labels[songs]
+  features = rng.normal(size=(20, 16))[songs] + 0.1 * rng.normal(size=(200, 16))
+  by_clip, _ = metrics.cross_validated_accuracy(features, labels, 5, seed=0)
+  by_song, _ = metrics.cross_validated_accuracy(features, labels, 5, seed=0, groups=songs)
+  assert by_clip > 0.95
+  assert by_song < 0.75
+
+
+def test_probe_folds_by_song_count_songs_not_clips():
+  labels = np.array(["a"] * 6 + ["b"] * 6)
+  assert metrics.probe_folds(labels, groups=np.array([1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6])) == 3
+  with pytest.raises(ValueError, match="2 songs of every label"):
+    metrics.probe_folds(labels, groups=np.array([1] * 6 + [2, 2, 3, 3, 4, 4]))
+
+
 def test_probe_folds_refuses_a_single_label_and_caps_at_the_rarest_label():
   assert metrics.probe_folds(np.array(["a"] * 9 + ["b"] * 3)) == 3
   with pytest.raises(ValueError, match="at least 2 labels"):

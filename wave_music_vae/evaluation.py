@@ -49,28 +49,33 @@ class EvaluationError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Clips:
-  """Clips to evaluate: audio float32 [clips, clip_samples], labels [clips] str."""
+  """Clips to evaluate: audio float32 [clips, clip_samples], labels [clips] str, and
+  sources [clips]: the song each clip was cut from (its relative path, bytes)."""
 
   audio: np.ndarray
   labels: np.ndarray
   split: str          # Where the clips come from, for the report.
   silent_left_out: int = 0   # Clips below SILENCE_DBFS that were dropped.
+  sources: Optional[np.ndarray] = None   # None: unknown (every clip its own song).
 
   def __len__(self):
     return len(self.audio)
 
 
 def _collect(dataset: tf.data.Dataset, max_clips: Optional[int] = None):
-  """Batches of {'audio', 'label'} -> (audio [clips, samples], labels [clips] str)."""
-  audio, labels = [], []
+  """Batches of {'audio', 'label', 'source'} -> (audio [clips, samples], labels [clips] str,
+  sources [clips] bytes)."""
+  audio, labels, sources = [], [], []
   for batch in dataset:
     audio.append(batch["audio"].numpy())
     labels.extend(label.decode("utf-8") for label in batch["label"].numpy())
+    sources.extend(batch["source"].numpy())
     if max_clips is not None and len(labels) >= max_clips:
       break
   if not audio:
-    return np.zeros([0, 0], np.float32), np.array([], str)
-  return np.concatenate(audio)[:max_clips], np.array(labels[:max_clips])
+    return np.zeros([0, 0], np.float32), np.array([], str), np.array([], object)
+  return (np.concatenate(audio)[:max_clips], np.array(labels[:max_clips]),
+          np.array(sources[:max_clips], object))
 
 
 def load_clips(source: data.DatasetSource, config: Config, split: str, max_clips: int) -> Clips:
@@ -85,7 +90,8 @@ def load_clips(source: data.DatasetSource, config: Config, split: str, max_clips
     data.DataError: the split holds no readable clip.
   """
   if source.is_tfrecord:
-    audio, labels = _collect(source.dataset(config, split, repeat=False), max_clips)
+    audio, labels, sources = _collect(
+        source.dataset(config, split, repeat=False, with_source=True), max_clips)
   else:
     files = source.files(split, config.eval_fraction)
     if not files:
@@ -93,14 +99,15 @@ def load_clips(source: data.DatasetSource, config: Config, split: str, max_clips
                            f"(eval_fraction={config.eval_fraction})")
     per_file = max(1, math.ceil(max_clips / len(files)))
     crops = dataclasses.replace(config, clips_per_file=per_file)
-    audio, labels = _collect(data.folder_dataset(files, crops, "eval", source.skipped))
+    audio, labels, sources = _collect(
+        data.folder_dataset(files, crops, "eval", source.skipped, with_source=True))
     if len(audio) > max_clips:
       keep = np.unique(np.round(np.linspace(0, len(audio) - 1, max_clips)).astype(int))
-      audio, labels = audio[keep], labels[keep]
+      audio, labels, sources = audio[keep], labels[keep], sources[keep]
   if not len(audio):
     raise data.DataError(f"{source.examples_path}: its {split} split gave no clips (it is empty, "
                          f"or none of its files could be read; {source.skipped.summary()})")
-  return Clips(audio.astype(np.float32), labels, split)
+  return Clips(audio.astype(np.float32), labels, split, sources=sources)
 
 
 def held_out_clips(source: data.DatasetSource, config: Config, max_clips: int) -> Clips:
@@ -131,6 +138,7 @@ def without_silence(clips: Clips) -> Clips:
     raise data.DataError(f"all {len(clips)} clips of the {clips.split} split are silent "
                          f"(RMS below {SILENCE_DBFS:g} dBFS): nothing to evaluate")
   return dataclasses.replace(clips, audio=clips.audio[loud], labels=clips.labels[loud],
+                             sources=None if clips.sources is None else clips.sources[loud],
                              silent_left_out=clips.silent_left_out + int((~loud).sum()))
 
 
@@ -210,12 +218,22 @@ def _probe_section(mu: np.ndarray, train_mu: np.ndarray, mean_log_mel: np.ndarra
     folds = metrics.probe_folds(train.labels)
   except ValueError as e:
     return {"skipped": f"training clips: {e}"}
-  section = {"labels": sorted(set(train.labels)), "cv_folds": folds,
+  # Folds by song where every label has 2 songs or more (a song's clips sound alike, so a
+  # probe scored on a song it was fitted on is flattered); otherwise by clip.
+  groups, grouped_by = None, "clip"
+  if train.sources is not None:
+    try:
+      folds = metrics.probe_folds(train.labels, groups=train.sources)
+      groups, grouped_by = train.sources, "song"
+    except ValueError:
+      pass
+  section = {"labels": sorted(set(train.labels)), "cv_folds": folds, "cv_grouped_by": grouped_by,
              "chance_held_out": metrics.majority_accuracy(train.labels, held_out.labels),
              "chance_cv": metrics.majority_accuracy(train.labels, train.labels)}
   for name, train_features, features in (("mu", train_mu, mu),
                                          ("mean_log_mel", train_mean_log_mel, mean_log_mel)):
-    cv_mean, cv_std = metrics.cross_validated_accuracy(train_features, train.labels, folds, seed)
+    cv_mean, cv_std = metrics.cross_validated_accuracy(train_features, train.labels, folds, seed,
+                                                       groups)
     section[name] = {
         "held_out_accuracy": metrics.held_out_accuracy(train_features, train.labels, features,
                                                        held_out.labels),
@@ -450,4 +468,6 @@ def format_table(results: dict) -> str:
     lines.append(f"  {'chance (commonest training label)':<42s}"
                  f"{_percent(p['chance_held_out']):>13s}"
                  f"{_percent(p['chance_cv']):>16s}")
+    lines.append(f"  (cv: {p['cv_folds']} folds of the training clips, split by "
+                 f"{p['cv_grouped_by']})")
   return "\n".join(lines)

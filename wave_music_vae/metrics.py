@@ -16,7 +16,7 @@ Layouts: waveforms are float32 [batch, samples] in [-1, 1]; latent codes are
 """
 
 import warnings
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import librosa
 import numpy as np
@@ -269,30 +269,43 @@ def _probe() -> pipeline.Pipeline:
                                 linear_model.LogisticRegression(max_iter=2000))
 
 
-def probe_folds(labels: np.ndarray, folds: int = 5) -> int:
-  """Folds a stratified cross-validation of `labels` can use: min(folds, rarest class count).
+def probe_folds(labels: np.ndarray, folds: int = 5, groups: Optional[np.ndarray] = None) -> int:
+  """Folds a stratified cross-validation of `labels` can use: min(folds, rarest label's count),
+  counting clips, or with `groups` (the song of each clip) the label's distinct songs.
 
-  Raises ValueError when there are fewer than 2 classes, or a class has a single clip.
+  Raises ValueError when there are fewer than 2 labels, or a label has a single clip (song).
   """
-  _, counts = np.unique(np.asarray(labels), return_counts=True)
+  labels = np.asarray(labels)
+  classes, counts = np.unique(labels, return_counts=True)
   if len(counts) < 2:
     raise ValueError(f"the probe needs at least 2 labels, found {len(counts)}")
+  unit = "clips"
+  if groups is not None:
+    groups = np.asarray(groups)
+    counts = np.array([len(set(groups[labels == label])) for label in classes])
+    unit = "songs"
   if counts.min() < 2:
-    raise ValueError("the probe needs at least 2 clips of every label")
+    raise ValueError(f"the probe needs at least 2 {unit} of every label")
   return int(min(folds, counts.min()))
 
 
 def cross_validated_accuracy(features: np.ndarray, labels: np.ndarray, folds: int = 5,
-                             seed: int = 0) -> Tuple[float, float]:
+                             seed: int = 0, groups: Optional[np.ndarray] = None
+                             ) -> Tuple[float, float]:
   """Stratified k-fold accuracy of a logistic-regression probe: (mean, std) over folds.
 
   features [clips, dims]; labels [clips]; the folds (see `probe_folds`) are shuffled
-  with `seed`. Accuracy is the share of clips whose label is predicted right.
+  with `seed`. With `groups` [clips] (each clip's song), all clips of a song fall in one
+  fold, so the probe is never scored on a song it was fitted on (scikit-learn's
+  StratifiedGroupKFold). Accuracy is the share of clips whose label is predicted right.
   """
-  splitter = model_selection.StratifiedKFold(n_splits=probe_folds(labels, folds), shuffle=True,
-                                             random_state=seed)
+  if groups is None:
+    splitter = model_selection.StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+  else:
+    splitter = model_selection.StratifiedGroupKFold(n_splits=folds, shuffle=True,
+                                                    random_state=seed)
   scores = model_selection.cross_val_score(_probe(), np.asarray(features, np.float64),
-                                           np.asarray(labels), cv=splitter)
+                                           np.asarray(labels), groups=groups, cv=splitter)
   return float(np.mean(scores)), float(np.std(scores))
 
 
