@@ -82,6 +82,7 @@ def test_attributes_command_saves_beside_the_checkpoint_and_generate_lists_them(
   assert done.returncode == 0, done.stderr
   saved = json.loads((run_dir / checkpoints.ATTRIBUTES_FILE).read_text())
   assert saved["counts"] == {"high": 6, "low": 6}
+  assert saved["step"] == checkpoints.load(run_dir=str(run_dir)).steps   # the newest checkpoint's
   assert set(checkpoints.load_attributes(run_dir)) == {"high", "low"}
   assert "wrote 2 attribute vector(s)" in done.stdout
 

@@ -126,6 +126,7 @@ def test_bad_files_raise_one_line_error_naming_the_file(tmp_path, content, cause
     audio_io.read_audio(path, RATE)
   message = str(error.value)
   assert message.startswith(str(path)) and cause in message and "\n" not in message
+  assert "b'" not in message   # the path once, as text, not again as Python bytes
 
 
 def test_missing_file(tmp_path):

@@ -63,3 +63,25 @@ def test_bad_checkpoint_paths_are_clear(tmp_path, tiny_config):
     checkpoints.load(run_dir=str(tmp_path))
   with pytest.raises(checkpoints.CheckpointError, match="give only one"):
     checkpoints.load(checkpoint_file="a", run_dir="b")
+
+
+def test_attribute_vectors_of_other_weights_are_flagged(tmp_path, caplog):
+  """attributes.json records the step of the model that made it; loading weights of another
+  step says so (the latent space moves as training goes on), and still uses the vectors."""
+  vectors = {"jazz": np.ones(3, np.float32)}
+  checkpoints.save_attributes(tmp_path, vectors, {"jazz": 4}, step=20)
+  assert json.loads((tmp_path / "attributes.json").read_text())["step"] == 20
+  with caplog.at_level("WARNING"):
+    loaded = checkpoints.load_attributes(tmp_path, steps=20)
+  assert not caplog.records
+  with caplog.at_level("WARNING"):
+    loaded = checkpoints.load_attributes(tmp_path, steps=60)
+  assert "computed from the model at step 20; these weights are at step 60" in caplog.text
+  np.testing.assert_array_equal(loaded["jazz"], vectors["jazz"])
+
+
+def test_the_shipped_attribute_vectors_are_of_the_shipped_weights():
+  shipped = checkpoints.default_checkpoint()
+  saved = json.loads((shipped / checkpoints.ATTRIBUTES_FILE).read_text())
+  metadata = json.loads((shipped / checkpoints.METADATA_FILE).read_text())
+  assert saved["step"] == metadata["steps"]

@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile
+import tensorflow as tf
 
 from conftest import synth_song
 from wave_music_vae import checkpoints
@@ -183,3 +184,57 @@ def test_evaluate_command_rejects_bad_flags_in_one_line(tmp_path, song_folder):
       f"wave_music_vae_evaluate: error: --output_json={model_folder / 'config.json'}: one of a "
       "model folder's own files (never overwritten, even with --overwrite)")
   assert (model_folder / "config.json").read_text() == '{"base": "tiny"}'
+
+
+def test_training_clips_from_tfrecords_are_all_read_and_the_same_each_run(tmp_path, tiny_config):
+  """The evaluator reads the TFRecords' train split as eval is read: every clip (6, fewer than
+  a training batch), fixed crops of clips longer than the model's, in the same order."""
+  path = tmp_path / "clips.tfrecord-00000-of-00001"
+  with tf.io.TFRecordWriter(str(path)) as writer:
+    for i in range(8):
+      clip = synth_song(1.5, seed=i)     # longer than the tiny model's 1 s clip
+      writer.write(data.make_example(clip, tiny_config.sample_rate_hz, f"label{i % 2}",
+                                     f"song{i // 2}.wav", 0.0,
+                                     "eval" if i >= 6 else "train").SerializeToString())
+  source = data.DatasetSource(str(tmp_path / "clips.tfrecord*"), "tfrecord")
+  first = evaluation.load_clips(source, tiny_config, "train", max_clips=100)
+  again = evaluation.load_clips(source, tiny_config, "train", max_clips=100)
+  assert len(first) == 6 and first.audio.shape[1] == tiny_config.clip_samples
+  np.testing.assert_array_equal(first.audio, again.audio)
+  assert sorted(first.sources) == sorted(f"song{i // 2}.wav".encode() for i in range(6))
+
+
+def test_songs_without_a_label_are_no_probe_class_of_their_own():
+  """Songs at the top of a folder have the label '': the probe leaves them out and counts them
+  (as the attribute vectors do) rather than learning a class named ''."""
+  rng = np.random.default_rng(0)
+  train_labels = np.array(["a"] * 6 + ["b"] * 6 + [""] * 4)
+  train = evaluation.Clips(np.zeros((16, 4), np.float32), train_labels, "train",
+                           sources=np.array([f"s{i // 2}" for i in range(16)], object))
+  held_out = evaluation.Clips(np.zeros((5, 4), np.float32), np.array(["a", "b", "", "a", "b"]),
+                              "eval")
+  features = lambda labels: rng.normal(size=(len(labels), 3)) + 3.0 * (labels == "a")[:, None]
+  section = evaluation._probe_section(  # pylint: disable=protected-access
+      features(held_out.labels), features(train_labels), features(held_out.labels),
+      features(train_labels), held_out, train, seed=0)
+  assert section["labels"] == ["a", "b"]
+  assert section["unlabelled_clips_left_out"] == 5
+  assert section["chance_held_out"] == pytest.approx(0.5)   # of the 4 labelled held-out clips
+  assert section["cv_grouped_by"] == "song" and section["cv_folds"] == 3
+  assert section["mu"]["held_out_accuracy"] == 1.0
+
+
+def test_an_even_subset_of_clips_keeps_every_song():
+  """Two long songs and a short one between them: an even spacing of 4 of the 9 clips steps
+  over the short song's one clip; it takes the place of a clip of a song that keeps more."""
+  sources = np.array([b"alpha"] * 4 + [b"beta"] + [b"gamma"] * 4, object)
+  spaced = np.unique(np.round(np.linspace(0, 8, 4)).astype(int))       # 0, 3, 5, 8
+  assert b"beta" not in set(sources[spaced])
+  kept = evaluation._with_every_song(spaced, sources)  # pylint: disable=protected-access
+  assert len(kept) == 4 and set(sources[kept]) == {b"alpha", b"beta", b"gamma"}
+  np.testing.assert_array_equal(kept, [0, 4, 5, 8])   # alpha gave up its second clip
+  # Already covered, or more songs than clips: unchanged.
+  np.testing.assert_array_equal(evaluation._with_every_song(  # pylint: disable=protected-access
+      np.array([0, 4, 8]), sources), [0, 4, 8])
+  np.testing.assert_array_equal(evaluation._with_every_song(  # pylint: disable=protected-access
+      np.array([0, 8]), sources), [0, 8])

@@ -275,6 +275,11 @@ def test_parse_tweak_rejects_malformed_text(text):
 def test_parse_attribute():
   assert generation.parse_attribute("jazz:1.5") == ("jazz", 1.5)
   assert generation.parse_attribute("hip:hop:-1") == ("hip:hop", -1.0)
+  assert generation.parse_attribute(" ambient:1") == (" ambient", 1.0)   # a folder's own name
+  edit = generation.LatentEdit(attributes=(("ambient", 1.0),))
+  with pytest.raises(generation.GenerationError,
+                     match=r"unknown attribute 'ambient' \(this checkpoint has: ' ambient', jazz\)"):
+    edit.check(2, {" ambient": np.zeros(2), "jazz": np.zeros(2)})
   for text in ("jazz", ":1", "jazz:much"):
     with pytest.raises(generation.GenerationError):
       generation.parse_attribute(text)

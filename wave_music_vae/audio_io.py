@@ -114,7 +114,12 @@ def _decode_tfio(path: Path, offset_seconds: float, duration_seconds: Optional[f
 
 def _decode_soundfile(path: Path, offset_seconds: float, duration_seconds: Optional[float]):
   import soundfile  # pylint: disable=g-import-not-at-top
-  with soundfile.SoundFile(os.fsencode(path)) as f:
+  try:
+    opened = soundfile.SoundFile(os.fsencode(path))
+  except soundfile.LibsndfileError as e:
+    # Its message quotes the path as Python bytes (b'...'); the caller names the file.
+    raise RuntimeError(e.error_string) from None
+  with opened as f:
     rate = f.samplerate
     start = int(round(offset_seconds * rate))
     frames = -1 if duration_seconds is None else max(1, int(round(duration_seconds * rate)))

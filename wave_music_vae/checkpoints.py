@@ -8,11 +8,13 @@ Three places a model comes from:
     `config.json`, `model.weights.h5` (float16 where it keeps the folder small),
     `metadata.json` and `attributes.json`.
 Attribute vectors (label mean latent - overall mean) live in `attributes.json`
-beside the config: `{"labels": {name: [z_size floats]}, "counts": {name: clips}}`.
+beside the config: `{"labels": {name: [z_size floats]}, "counts": {name: clips}, "step": N}`
+(N: the training step of the model that encoded the clips; loading other weights warns).
 """
 
 import dataclasses
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -62,22 +64,36 @@ def default_checkpoint() -> Path:
   return checkpoints_root() / DEFAULT_CHECKPOINT
 
 
-def load_attributes(directory) -> Dict[str, np.ndarray]:
+def load_attributes(directory, steps: Optional[int] = None) -> Dict[str, np.ndarray]:
+  """{label: vector} from `directory`'s attributes.json ({} if it has none).
+
+  Vectors are the model's: when the file says it was computed at another training step
+  than `steps` (the weights being loaded), a warning says so, since the latent space
+  moves as training goes on; they are still used.
+  """
   path = Path(directory) / ATTRIBUTES_FILE
   if not path.is_file():
     return {}
   try:
-    labels = json.loads(path.read_text())["labels"]
-  except (OSError, ValueError, KeyError) as e:
+    saved = json.loads(path.read_text())
+    labels = saved["labels"]
+  except (OSError, ValueError, KeyError, TypeError) as e:
     raise CheckpointError(f"{path}: not a readable attributes file ({e})") from None
+  if steps is not None and saved.get("step") not in (None, steps):
+    logging.warning("%s was computed from the model at step %s; these weights are at step %d: "
+                    "recompute it with wave_music_vae_attributes", path, saved["step"], steps)
   return {name: np.asarray(vector, np.float32) for name, vector in labels.items()}
 
 
-def save_attributes(directory, vectors: Dict[str, np.ndarray], counts: Dict[str, int]) -> Path:
+def save_attributes(directory, vectors: Dict[str, np.ndarray], counts: Dict[str, int],
+                    step: Optional[int] = None) -> Path:
+  """Writes attributes.json: the vectors, their clip counts and the training step of the
+  model that encoded the clips (None where unknown)."""
   path = Path(directory) / ATTRIBUTES_FILE
   tmp = path.with_name(path.name + ".tmp")
   tmp.write_text(json.dumps({"labels": {k: [float(x) for x in v] for k, v in vectors.items()},
-                             "counts": {k: int(v) for k, v in counts.items()}}, indent=1))
+                             "counts": {k: int(v) for k, v in counts.items()},
+                             "step": step}, indent=1))
   os.replace(tmp, path)
   return path
 
@@ -141,8 +157,8 @@ def _load_training_checkpoint(prefix: str, run_dir: Path,
     status.expect_partial().assert_existing_objects_matched()
   except (tf.errors.OpError, AssertionError, ValueError) as e:
     raise CheckpointError(f"{prefix}: cannot restore ({' '.join(str(e).split())[:200]})") from None
-  return LoadedModel(model, found, load_attributes(run_dir), prefix, run_dir,
-                     steps=int(prefix.rsplit("-", 1)[1]))
+  steps = int(prefix.rsplit("-", 1)[1])
+  return LoadedModel(model, found, load_attributes(run_dir, steps), prefix, run_dir, steps=steps)
 
 
 def _load_shipped(directory: Path, expected: Optional[config_lib.Config]) -> LoadedModel:
@@ -153,8 +169,9 @@ def _load_shipped(directory: Path, expected: Optional[config_lib.Config]) -> Loa
     model.load_weights(str(directory / WEIGHTS_FILE))
   except (OSError, ValueError) as e:
     raise CheckpointError(f"{directory / WEIGHTS_FILE}: cannot load ({' '.join(str(e).split())[:200]})") from None
-  return LoadedModel(model, found, load_attributes(directory), str(directory), directory,
-                     steps=_shipped_steps(directory))
+  steps = _shipped_steps(directory)
+  return LoadedModel(model, found, load_attributes(directory, steps), str(directory), directory,
+                     steps=steps)
 
 
 def _shipped_steps(directory: Path) -> Optional[int]:
@@ -208,11 +225,11 @@ def save_shipped(loaded: LoadedModel, directory, metadata: dict, float16: bool =
     tmp.unlink(missing_ok=True)
   (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True))
   if loaded.attributes:
-    counts = {k: 0 for k in loaded.attributes}
+    saved = {"counts": {k: 0 for k in loaded.attributes}, "step": None}
     src = Path(loaded.directory) / ATTRIBUTES_FILE
     if src.is_file():
-      counts = json.loads(src.read_text()).get("counts", counts)
-    save_attributes(directory, loaded.attributes, counts)
+      saved.update(json.loads(src.read_text()))
+    save_attributes(directory, loaded.attributes, saved["counts"], saved["step"])
   return directory
 
 

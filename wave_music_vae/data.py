@@ -486,9 +486,15 @@ def _check_tfrecord_file(path: str, config) -> None:
 
 
 def tfrecord_dataset(file_pattern: str, config, split: str, batch_size: Optional[int] = None,
-                     repeat: Optional[bool] = None, with_source: bool = False) -> tf.data.Dataset:
+                     repeat: Optional[bool] = None, with_source: bool = False,
+                     as_eval: bool = False) -> tf.data.Dataset:
   """Batched clips from TFRecords in the feature spec above (`--examples_path=PREFIX*`);
-  with `with_source`, batches also have `source` (each clip's `source_path`)."""
+  with `with_source`, batches also have `source` (each clip's `source_path`).
+
+  The train split is read for training: shuffled, randomly cropped, the last partial
+  batch dropped; `as_eval` reads it as the eval split is read (in order, fixed crops,
+  every clip), as the evaluator reads its training clips.
+  """
   if split not in SPLITS:
     raise DataError(f"split {split!r}; valid: {', '.join(SPLITS)}")
   paths = sorted(p for p in tf.io.gfile.glob(file_pattern) if not tf.io.gfile.isdir(p)
@@ -498,7 +504,7 @@ def tfrecord_dataset(file_pattern: str, config, split: str, batch_size: Optional
   if not paths:
     not_a_folder = "" if Path(file_pattern).is_dir() else "no such folder of songs, and "
     raise DataError(f"{file_pattern}: {not_a_folder}no TFRecord files match")
-  training = split == "train"
+  training = split == "train" and not as_eval
   repeat = training if repeat is None else repeat
   batch_size = batch_size or config.batch_size
   ds = tf.data.TFRecordDataset(paths, num_parallel_reads=tf.data.AUTOTUNE)

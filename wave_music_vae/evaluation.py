@@ -20,6 +20,7 @@ A NaN or infinity anywhere in the result raises `EvaluationError`. `format_table
 renders the result for a terminal. No flags are read here (see cli/evaluate.py).
 """
 
+import collections
 import dataclasses
 import math
 from typing import Callable, Optional, Sequence
@@ -78,20 +79,44 @@ def _collect(dataset: tf.data.Dataset, max_clips: Optional[int] = None):
           np.array(sources[:max_clips], object))
 
 
+def _with_every_song(keep: np.ndarray, sources: np.ndarray) -> np.ndarray:
+  """Indices `keep` (into clips cut from `sources`), changed where need be so that every song
+  keeps a clip, where there are as many indices as songs: a song left out (a short one, whose
+  only clip the even spacing stepped over) takes its middle clip in place of the last kept
+  clip of the song that keeps most."""
+  songs = list(dict.fromkeys(sources))
+  if len(songs) > len(keep):
+    return keep
+  keep = list(keep)
+  kept = collections.Counter(sources[keep])
+  for song in songs:
+    if kept[song]:
+      continue
+    donor = max(kept, key=lambda s: (kept[s], -songs.index(s)))
+    keep.remove(max(i for i in keep if sources[i] == donor))
+    kept[donor] -= 1
+    clips = np.flatnonzero(sources == song)
+    keep.append(int(clips[len(clips) // 2]))
+    kept[song] = 1
+  return np.array(sorted(keep))
+
+
 def load_clips(source: data.DatasetSource, config: Config, split: str, max_clips: int) -> Clips:
   """Up to `max_clips` clips of a split, spread evenly over its files.
 
   From a folder: fixed crops (evenly spaced through each file, see `data.fixed_crops`)
   of every file of the split, ceil(max_clips / files) per file, then an evenly spaced
-  subset of `max_clips`, so that every file and label is represented. From TFRecords:
-  the split's first `max_clips` clips.
+  subset of `max_clips` in which every file keeps a clip (`_with_every_song`; when
+  `max_clips` is at least the number of files). From TFRecords: the split's first
+  `max_clips` clips, read in order with fixed crops.
 
   Raises:
     data.DataError: the split holds no readable clip.
   """
   if source.is_tfrecord:
-    audio, labels, sources = _collect(
-        source.dataset(config, split, repeat=False, with_source=True), max_clips)
+    audio, labels, sources = _collect(data.tfrecord_dataset(
+        source.examples_path, config, split, repeat=False, with_source=True, as_eval=True),
+        max_clips)
   else:
     files = source.files(split, config.eval_fraction)
     if not files:
@@ -103,6 +128,7 @@ def load_clips(source: data.DatasetSource, config: Config, split: str, max_clips
         data.folder_dataset(files, crops, "eval", source.skipped, with_source=True))
     if len(audio) > max_clips:
       keep = np.unique(np.round(np.linspace(0, len(audio) - 1, max_clips)).astype(int))
+      keep = _with_every_song(keep, sources)
       audio, labels, sources = audio[keep], labels[keep], sources[keep]
   if not len(audio):
     raise data.DataError(f"{source.examples_path}: its {split} split gave no clips (it is empty, "
@@ -214,29 +240,38 @@ def _gap_closed(scores: dict, ceiling: dict, floor: dict) -> dict:
 def _probe_section(mu: np.ndarray, train_mu: np.ndarray, mean_log_mel: np.ndarray,
                    train_mean_log_mel: np.ndarray, held_out: Clips, train: Clips,
                    seed: int) -> dict:
+  # Songs with no label (at the top of a folder) are no class of their own: left out.
+  labelled, labelled_held_out = train.labels != "", held_out.labels != ""
+  unlabelled = int((~labelled).sum() + (~labelled_held_out).sum())
+  labels, held_out_labels = train.labels[labelled], held_out.labels[labelled_held_out]
+  songs = None if train.sources is None else train.sources[labelled]
   try:
-    folds = metrics.probe_folds(train.labels)
+    folds = metrics.probe_folds(labels)
   except ValueError as e:
-    return {"skipped": f"training clips: {e}"}
+    return {"skipped": f"labelled training clips: {e}", "unlabelled_clips_left_out": unlabelled}
+  if not len(held_out_labels):
+    return {"skipped": "no held-out clip has a label", "unlabelled_clips_left_out": unlabelled}
   # Folds by song where every label has 2 songs or more (a song's clips sound alike, so a
   # probe scored on a song it was fitted on is flattered); otherwise by clip.
   groups, grouped_by = None, "clip"
-  if train.sources is not None:
+  if songs is not None:
     try:
-      folds = metrics.probe_folds(train.labels, groups=train.sources)
-      groups, grouped_by = train.sources, "song"
+      folds = metrics.probe_folds(labels, groups=songs)
+      groups, grouped_by = songs, "song"
     except ValueError:
       pass
-  section = {"labels": sorted(set(train.labels)), "cv_folds": folds, "cv_grouped_by": grouped_by,
-             "chance_held_out": metrics.majority_accuracy(train.labels, held_out.labels),
-             "chance_cv": metrics.majority_accuracy(train.labels, train.labels)}
+  section = {"labels": sorted(set(labels)), "cv_folds": folds, "cv_grouped_by": grouped_by,
+             "unlabelled_clips_left_out": unlabelled,
+             "chance_held_out": metrics.majority_accuracy(labels, held_out_labels),
+             "chance_cv": metrics.majority_accuracy(labels, labels)}
   for name, train_features, features in (("mu", train_mu, mu),
                                          ("mean_log_mel", train_mean_log_mel, mean_log_mel)):
-    cv_mean, cv_std = metrics.cross_validated_accuracy(train_features, train.labels, folds, seed,
+    train_features, features = train_features[labelled], features[labelled_held_out]
+    cv_mean, cv_std = metrics.cross_validated_accuracy(train_features, labels, folds, seed,
                                                        groups)
     section[name] = {
-        "held_out_accuracy": metrics.held_out_accuracy(train_features, train.labels, features,
-                                                       held_out.labels),
+        "held_out_accuracy": metrics.held_out_accuracy(train_features, labels, features,
+                                                       held_out_labels),
         "cv_accuracy": cv_mean, "cv_accuracy_std": cv_std}
   return section
 

@@ -331,7 +331,9 @@ class LatentEdit:
                               f"dimensions 0 to {z_size - 1})")
     for name, _ in self.attributes:
       if name not in attribute_vectors:
-        available = ", ".join(sorted(attribute_vectors)) or "none"
+        # A name with spaces at either end is quoted, so that it can be told apart.
+        available = ", ".join(n if n == n.strip() else repr(n)
+                              for n in sorted(attribute_vectors)) or "none"
         raise GenerationError(f"unknown attribute {name!r} (this checkpoint has: {available})")
     amounts = ([v for _, v in self.sets + self.scales + self.attributes]
                + [self.max_out_stddevs])
@@ -380,12 +382,13 @@ def parse_tweak(text: str) -> Tuple[str, int, float]:
 
 
 def parse_attribute(text: str) -> Tuple[str, float]:
-  """'NAME:AMOUNT' -> (NAME, AMOUNT); the name may itself hold ':' (split at the last)."""
+  """'NAME:AMOUNT' -> (NAME, AMOUNT); the name may itself hold ':' (split at the last), and is
+  kept exactly as written: labels are folder names, and ' ambient' is not 'ambient'."""
   name, sep, amount = text.rpartition(":")
   if not sep or not name.strip():
     raise GenerationError(f"{text!r}: expected NAME:AMOUNT, e.g. jazz:1.5")
   try:
-    return name.strip(), float(amount)
+    return name, float(amount)
   except ValueError:
     raise GenerationError(f"{text!r}: AMOUNT must be a number") from None
 

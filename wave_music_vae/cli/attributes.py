@@ -72,7 +72,8 @@ def main(argv):
   result = attributes.compute_attribute_vectors(
       inference.KerasBackend(loaded), files, FLAGS.clips_per_file, FLAGS.batch_size,
       progress=FLAGS.progress)
-  path = checkpoints.save_attributes(loaded.directory, result.vectors, result.counts)
+  path = checkpoints.save_attributes(loaded.directory, result.vectors, result.counts,
+                                     loaded.steps)
   print(f"\nwrote {len(result.vectors)} attribute vector(s) to {path}; "
         f"{result.unlabelled_files} unlabelled file(s) left out; {result.skipped.summary()}")
   for label, vector in sorted(result.vectors.items()):
