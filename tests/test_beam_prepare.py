@@ -200,6 +200,10 @@ def test_songs_whose_names_are_not_utf8_are_prepared(tmp_path):
 def test_bad_settings_and_unknown_pipeline_options_are_refused(song_root, tmp_path):
   with pytest.raises(prepare.PrepareError, match=r"hop_secs=0\.0"):
     prepare.prepare_tfrecord([str(song_root)], str(tmp_path / "x"), hop_secs=0.0)
+  with pytest.raises(prepare.PrepareError, match="example_secs=nan .must be a finite number"):
+    prepare.prepare_tfrecord([str(song_root)], str(tmp_path / "x"), example_secs=float("nan"))
+  with pytest.raises(prepare.PrepareError, match="hop_secs=inf .must be a finite number"):
+    prepare.prepare_tfrecord([str(song_root)], str(tmp_path / "x"), hop_secs=float("inf"))
   with pytest.raises(prepare.PrepareError, match="eval_split_fraction=1.0"):
     prepare.prepare_tfrecord([str(song_root)], str(tmp_path / "x"), eval_split_fraction=1.0)
   with pytest.raises(prepare.PrepareError, match="unknown option.* --no_such_option"):
@@ -222,6 +226,39 @@ def test_existing_outputs_are_kept_unless_overwrite(song_root, tmp_path):
   assert sorted(p.name for p in tmp_path.iterdir()) == ["clips-00000-of-00001",
                                                          "manifest-clips.json"]
   assert len(_records(prefix)) == result.manifest["clips"] == 6
+
+
+def test_an_interrupted_overwrite_keeps_the_old_set_and_leaves_no_staging(song_root, tmp_path,
+                                                                          monkeypatch):
+  """Ctrl-C inside a pipeline step (Beam wraps it in a RuntimeError) is raised as the
+  KeyboardInterrupt it is; the earlier set stays whole and the staging folder goes."""
+  prefix = str(tmp_path / "clips")
+  prepare.prepare_tfrecord([f"{song_root}/low/*.wav"], prefix, example_secs=EXAMPLE_SECS,
+                           num_shards=2)
+  before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+  def interrupted(*args, **kwargs):
+    raise KeyboardInterrupt
+  monkeypatch.setattr(audio_io, "read_audio", interrupted)
+  with pytest.raises(KeyboardInterrupt):
+    prepare.prepare_tfrecord([f"{song_root}/high/*.wav"], prefix, example_secs=EXAMPLE_SECS,
+                             num_shards=3, overwrite=True)
+  assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_prefix_that_begins_another_leaves_the_other_alone(song_root, tmp_path):
+  """`clips` and `clips-v2` are two sets: neither refuses nor overwrites the other."""
+  songs = [f"{song_root}/low/*.wav"]
+  prepare.prepare_tfrecord(songs, str(tmp_path / "clips-v2"), example_secs=EXAMPLE_SECS,
+                           num_shards=2)
+  other = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+  prepare.prepare_tfrecord(songs, str(tmp_path / "clips"), example_secs=EXAMPLE_SECS,
+                           num_shards=2)
+  prepare.prepare_tfrecord(songs, str(tmp_path / "clips"), example_secs=EXAMPLE_SECS,
+                           num_shards=1, overwrite=True)
+  assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if "v2" in p.name} == other
+  assert sorted(p.name for p in tmp_path.iterdir() if "v2" not in p.name) == [
+      "clips-00000-of-00001", "manifest-clips.json"]
 
 
 def test_command_runs_in_parallel_worker_processes(song_root, tmp_path):

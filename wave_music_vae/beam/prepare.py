@@ -10,10 +10,16 @@ Beam pipeline options. Stages:
   read_and_cut     `ReadAndCutDoFn`: decode, mix down and resample (`audio_io.read_audio`),
                    cut clips, one serialized `tf.train.Example` per clip in the feature
                    spec of `data.py` (`data.make_example`), split by file (`data.split_of`)
-  write_tfrecords  PREFIX-00000-of-000NN ... (after `reshuffle_clips` mixes songs)
+  write_tfrecords  PREFIX-00000-of-000NN ... (after `reshuffle_clips`, which spreads clips
+                   over workers; on the DirectRunner a song's clips stay together)
   write_manifest   manifest-<PREFIX's basename>.json beside the shards: counts, seconds,
                    labels, the shards, and every skipped file with its reason. It is
                    named so that `--examples_path=PREFIX*` never matches it.
+
+The pipeline writes into a staging folder (`.prepare-<PREFIX's basename>-<id>/`) beside the
+outputs; only when it has finished are the shards moved to PREFIX-... and the manifest
+written, then the folder is removed, however the run ends. So an interrupted run leaves an
+earlier set of the same prefix whole, and no other set's files are touched.
 
 Clips are windows of `example_secs` starting every `hop_secs` that fit whole in the
 song; a song shorter than one clip gives one clip zero-padded at the end, as the
@@ -30,11 +36,13 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
 import posixpath
 import re
 import shutil
 import tempfile
+import uuid
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
@@ -239,10 +247,15 @@ def _write_manifest(totals: dict, skipped: List[Tuple[str, str]], tfrecord_files
       **totals,
       "skipped_files": [{"path": p, "reason": reason} for p, reason in sorted(skipped)],
   }
+  return _write_json(manifest, path)
+
+
+def _write_json(content: dict, path: str) -> str:
+  """Writes `content` to a temporary name beside `path`, then renames it into place."""
   directory, basename = posixpath.split(path)
   partial = posixpath.join(directory, f".{basename}.partial")
   with FileSystems.create(partial, mime_type="application/json") as f:
-    f.write(json.dumps(manifest, indent=2).encode("utf-8"))
+    f.write(json.dumps(content, indent=2).encode("utf-8"))
   FileSystems.rename([partial], [path])
   return path
 
@@ -257,8 +270,12 @@ def _delete_quietly(paths: List[str]) -> None:
 
 
 def _existing_outputs(output_tfrecord_path: str) -> List[str]:
+  """This prefix's shards (PREFIX-NNNNN-of-NNNNN exactly: not those of a prefix that merely
+  starts with it, such as PREFIX-v2) and its manifest."""
+  shard_name = re.compile(re.escape(posixpath.basename(output_tfrecord_path))
+                          + r"-\d{5}-of-\d{5}$")
   shards = FileSystems.match([f"{output_tfrecord_path}-*-of-*"])[0].metadata_list
-  outputs = [m.path for m in shards]
+  outputs = [m.path for m in shards if shard_name.match(posixpath.basename(m.path))]
   if FileSystems.exists(manifest_path(output_tfrecord_path)):
     outputs.append(manifest_path(output_tfrecord_path))
   return sorted(outputs)
@@ -269,10 +286,11 @@ def _check_settings(example_secs: float, hop_secs: float, num_shards: int,
   problems = []
   if sample_rate_hz <= 0:
     problems.append(f"sample_rate_hz={sample_rate_hz} (must be positive)")
-  if example_secs <= 0 or (sample_rate_hz > 0 and round(example_secs * sample_rate_hz) < 1):
-    problems.append(f"example_secs={example_secs} (must hold at least one sample)")
-  if hop_secs <= 0 or (sample_rate_hz > 0 and round(hop_secs * sample_rate_hz) < 1):
-    problems.append(f"hop_secs={hop_secs} (must be at least one sample)")
+  for name, seconds in (("example_secs", example_secs), ("hop_secs", hop_secs)):
+    if not math.isfinite(seconds):
+      problems.append(f"{name}={seconds} (must be a finite number of seconds)")
+    elif seconds <= 0 or (sample_rate_hz > 0 and round(seconds * sample_rate_hz) < 1):
+      problems.append(f"{name}={seconds} (must hold at least one sample)")
   if num_shards < 0:
     problems.append(f"num_shards={num_shards} (0 lets the runner choose; must not be negative)")
   if not 0.0 <= eval_split_fraction < 1.0:
@@ -354,7 +372,13 @@ def prepare_tfrecord(input_audio_filepatterns: Sequence[str], output_tfrecord_pa
               "files_listed": len(files), "sample_rate_hz": sample_rate_hz,
               "example_secs": example_secs, "hop_secs": hop_secs,
               "eval_split_fraction": eval_split_fraction}
-  manifest = manifest_path(output_tfrecord_path)
+  # The pipeline writes into a staging folder of its own beside the outputs (Beam's
+  # beam-temp-* folder too, and Beam's clean-up of PREFIX-*-of-N names, which would take
+  # another set's shards): only a complete set is then moved into place (`_publish`).
+  directory, basename = posixpath.split(output_tfrecord_path)
+  staging = posixpath.join(directory, f".prepare-{basename}-{uuid.uuid4().hex[:8]}")
+  staged_prefix = posixpath.join(staging, basename)
+  manifest = manifest_path(staged_prefix)
 
   pipeline = beam.Pipeline(options=options)
   outputs = (
@@ -368,8 +392,7 @@ def prepare_tfrecord(input_audio_filepatterns: Sequence[str], output_tfrecord_pa
   tfrecord_files = (
       outputs[_CLIPS]
       | "reshuffle_clips" >> beam.Reshuffle()
-      | "write_tfrecords" >> beam.io.WriteToTFRecord(output_tfrecord_path,
-                                                     num_shards=num_shards))
+      | "write_tfrecords" >> beam.io.WriteToTFRecord(staged_prefix, num_shards=num_shards))
   _ = (
       outputs[_SONGS]
       | "song_totals" >> beam.CombineGlobally(SongTotalsFn())
@@ -377,25 +400,60 @@ def prepare_tfrecord(input_audio_filepatterns: Sequence[str], output_tfrecord_pa
           _write_manifest, skipped=beam.pvalue.AsList(outputs[_SKIPPED]),
           tfrecord_files=beam.pvalue.AsList(tfrecord_files), path=manifest,
           settings=settings))
-  beam_temp = f"{output_tfrecord_path.rsplit('/', 1)[0]}/beam-temp-*"
-  temp_before = {m.path for m in FileSystems.match([beam_temp])[0].metadata_list}
   try:
-    result = pipeline.run()
-    result.wait_until_finish()
-  except BaseException:  # Interrupted or failed: Beam's staging files go, old outputs stay.
-    _delete_quietly(sorted({m.path for m in FileSystems.match([beam_temp])[0].metadata_list}
-                           - temp_before))
-    raise
-  # The earlier outputs were kept until now, so an interrupted --overwrite loses nothing;
-  # shards of this run replaced theirs by name, and stale ones (more shards then) go.
-  written = set(_existing_outputs(output_tfrecord_path))
-  with FileSystems.open(manifest, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-    new_shards = set(json.loads(f.read().decode("utf-8"))["tfrecord_files"])
-  _delete_quietly(sorted(p for p in written if p != manifest and p not in new_shards))
-
+    try:
+      result = pipeline.run()
+      result.wait_until_finish()
+    except Exception as e:  # pylint: disable=broad-except
+      interrupt = _wrapped_interrupt(e)
+      if interrupt is None:
+        raise
+      raise interrupt from None
+    published = _publish(staged_prefix, output_tfrecord_path)
+  finally:  # Done, interrupted or failed: the staging folder goes; old outputs stay unless
+    # the new set was complete. (Object stores name a folder with a trailing '/'; the local
+    # file system ignores a folder named so.)
+    _delete_quietly([staging if FileSystems.get_scheme(staging) is None else staging + "/"])
   counters = {}
   for counter in result.metrics().query(
       MetricsFilter().with_namespace(METRICS_NAMESPACE))[result.metrics().COUNTERS]:
     counters[counter.key.metric.name] = counters.get(counter.key.metric.name, 0) + counter.result
-  with FileSystems.open(manifest, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-    return PrepareResult(manifest, json.loads(f.read().decode("utf-8")), counters)
+  return PrepareResult(manifest_path(output_tfrecord_path), published, counters)
+
+
+def _wrapped_interrupt(error: BaseException) -> Optional[BaseException]:
+  """The KeyboardInterrupt (Ctrl-C, or a SIGTERM raised as one) that Beam wrapped in
+  `error` when it arrived inside a pipeline step, or None: Beam re-raises it as a
+  RuntimeError('KeyboardInterrupt [while running ...]'), which callers would report as a
+  failure with a traceback rather than as the interruption it is."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    if isinstance(error, KeyboardInterrupt):
+      return error
+    seen.add(id(error))
+    error = error.__cause__ or error.__context__
+  return None
+
+
+def _publish(staged_prefix: str, output_tfrecord_path: str) -> dict:
+  """Moves a complete staged set into place; returns its manifest, as written there.
+
+  The old manifest goes first and the new one comes last, so that a set is never listed
+  by a manifest it does not match: an interruption in between leaves shards without a
+  manifest, which the next run names ("an earlier run was interrupted"). New shards
+  replace old ones of the same name; old shards beyond the new count go.
+  """
+  with FileSystems.open(manifest_path(staged_prefix),
+                        compression_type=CompressionTypes.UNCOMPRESSED) as f:
+    manifest = json.loads(f.read().decode("utf-8"))
+  directory = posixpath.dirname(output_tfrecord_path)
+  staged = manifest["tfrecord_files"]
+  final = [posixpath.join(directory, posixpath.basename(path)) for path in staged]
+  old = _existing_outputs(output_tfrecord_path)
+  _delete_quietly([manifest_path(output_tfrecord_path)])
+  if staged:
+    FileSystems.rename(staged, final)
+  _delete_quietly(sorted(set(old) - set(final) - {manifest_path(output_tfrecord_path)}))
+  manifest.update(tfrecord_files=final, output_tfrecord_path=output_tfrecord_path)
+  _write_json(manifest, manifest_path(output_tfrecord_path))
+  return manifest

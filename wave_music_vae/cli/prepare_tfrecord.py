@@ -65,7 +65,9 @@ def main(argv):
     if not FLAGS[name].value:
       raise common.UsageError(f"--{name} is required")
   if not FLAGS.verbose:
-    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    # Beam logs an error raised inside a step (with its traceback) before raising it, as
+    # this command then reports it in one line; an interruption too.
+    logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
   prepare = _prepare_module()
   result = prepare.prepare_tfrecord(
       FLAGS.input_audio_filepatterns, FLAGS.output_tfrecord_path,
