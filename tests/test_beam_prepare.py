@@ -119,7 +119,8 @@ def test_each_clip_is_its_song_decoded_at_its_offset(prepared, song_root):
   cuts = set()
   for record in records:
     relative = record["source_path"].decode()
-    start = int(round(float(record["offset_seconds"]) * SAMPLE_RATE_HZ))
+    start = int(record["offset_samples"])
+    assert start == int(round(float(record["offset_seconds"]) * SAMPLE_RATE_HZ))
     song = np.pad(songs[relative], (0, max(0, clip_samples - len(songs[relative]))))
     np.testing.assert_array_equal(record["audio"], song[start:start + clip_samples],
                                   err_msg=f"{relative} at {start}")

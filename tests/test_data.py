@@ -382,3 +382,13 @@ def test_an_eval_stream_cut_short_still_covers_every_label(tmp_path, tiny_config
   first = next(iter(data.DatasetSource(str(tmp_path), "folder").dataset(config, "eval",
                                                                          batch_size=4)))
   assert first["label"].numpy().tolist() == [b"A", b"B", b"A", b"B"]
+
+
+def test_clip_offsets_past_512_s_are_exact_in_samples():
+  """float32 seconds name the wrong sample past ~512 s at 22050 Hz; `offset_samples` does not."""
+  start = 11_380_005                                   # 516.1 s
+  example = data.make_example(np.zeros(4), SAMPLE_RATE_HZ, offset_seconds=start / SAMPLE_RATE_HZ,
+                              offset_samples=start)
+  parsed = data.parse_example(example.SerializeToString())
+  assert int(parsed["offset_samples"]) == start
+  assert int(round(float(parsed["offset_seconds"]) * SAMPLE_RATE_HZ)) != start

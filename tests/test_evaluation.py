@@ -238,3 +238,19 @@ def test_an_even_subset_of_clips_keeps_every_song():
       np.array([0, 4, 8]), sources), [0, 4, 8])
   np.testing.assert_array_equal(evaluation._with_every_song(  # pylint: disable=protected-access
       np.array([0, 8]), sources), [0, 8])
+
+
+def test_clips_from_tfrecords_are_spread_over_the_songs(tmp_path, tiny_config):
+  """Beam stores a song's clips together: --max_clips takes an even spread over all of the
+  split's clips, every song kept, not the first songs' clips."""
+  path = tmp_path / "clips.tfrecord-00000-of-00001"
+  with tf.io.TFRecordWriter(str(path)) as writer:
+    for song in range(5):
+      for i in range(4):
+        writer.write(data.make_example(
+            synth_song(1.0, seed=10 * song + i), tiny_config.sample_rate_hz,
+            "ab"[song % 2], f"song{song}.wav", float(i), "eval").SerializeToString())
+  source = data.DatasetSource(str(tmp_path / "clips.tfrecord*"), "tfrecord")
+  clips = evaluation.load_clips(source, tiny_config, "eval", max_clips=5)
+  assert sorted(clips.sources) == [f"song{s}.wav".encode() for s in range(5)]
+  assert sorted(set(clips.labels)) == ["a", "b"]

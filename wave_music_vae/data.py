@@ -20,7 +20,10 @@ TFRecord feature spec (one `tf.train.Example` per clip; written by
   `sample_rate_hz`  int64       must equal the config's rate
   `label`           bytes       genre / album / sub-folder, '' if none
   `source_path`     bytes       the song's path relative to its dataset root
-  `offset_seconds`  float       where the clip starts in the song
+  `offset_seconds`  float       where the clip starts in the song (float32: a sample off past
+                                ~512 s at 22050 Hz)
+  `offset_samples`  int64       the same, exactly, in samples at `sample_rate_hz` (-1 in
+                                records written before it was added)
   `split`           bytes       'train' or 'eval' (from `split_of(source_path)`)
 """
 
@@ -48,6 +51,7 @@ TFRECORD_FEATURES = {
     "label": tf.io.FixedLenFeature([], tf.string, default_value=""),
     "source_path": tf.io.FixedLenFeature([], tf.string, default_value=""),
     "offset_seconds": tf.io.FixedLenFeature([], tf.float32, default_value=0.0),
+    "offset_samples": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
     "split": tf.io.FixedLenFeature([], tf.string, default_value="train"),
 }
 SPLITS = ("train", "eval")
@@ -437,8 +441,12 @@ def folder_dataset(files: List[AudioFile], config, split: str, skipped: SkippedF
 
 
 def make_example(audio: np.ndarray, sample_rate_hz: int, label: str = "", source_path: str = "",
-                 offset_seconds: float = 0.0, split: str = "train") -> tf.train.Example:
-  """One clip as a `tf.train.Example` in the TFRecord feature spec above."""
+                 offset_seconds: float = 0.0, split: str = "train",
+                 offset_samples: Optional[int] = None) -> tf.train.Example:
+  """One clip as a `tf.train.Example` in the TFRecord feature spec above; `offset_samples`
+  defaults to `offset_seconds` at the rate, rounded."""
+  if offset_samples is None:
+    offset_samples = int(round(offset_seconds * sample_rate_hz))
   feature = tf.train.Feature
   return tf.train.Example(features=tf.train.Features(feature={
       # A list, not an array: protobuf copies a list about 1.5x faster.
@@ -448,6 +456,7 @@ def make_example(audio: np.ndarray, sample_rate_hz: int, label: str = "", source
       "source_path": feature(bytes_list=tf.train.BytesList(
           value=[source_path.encode("utf-8", "surrogateescape")])),
       "offset_seconds": feature(float_list=tf.train.FloatList(value=[float(offset_seconds)])),
+      "offset_samples": feature(int64_list=tf.train.Int64List(value=[int(offset_samples)])),
       "split": feature(bytes_list=tf.train.BytesList(value=[split.encode("utf-8")])),
   }))
 

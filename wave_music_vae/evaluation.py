@@ -63,20 +63,24 @@ class Clips:
     return len(self.audio)
 
 
-def _collect(dataset: tf.data.Dataset, max_clips: Optional[int] = None):
+def _collect(dataset: tf.data.Dataset, keep: Optional[np.ndarray] = None):
   """Batches of {'audio', 'label', 'source'} -> (audio [clips, samples], labels [clips] str,
-  sources [clips] bytes)."""
+  sources [clips] bytes); with `keep`, only the clips at those (sorted) positions."""
   audio, labels, sources = [], [], []
+  start = 0
   for batch in dataset:
-    audio.append(batch["audio"].numpy())
-    labels.extend(label.decode("utf-8") for label in batch["label"].numpy())
-    sources.extend(batch["source"].numpy())
-    if max_clips is not None and len(labels) >= max_clips:
-      break
+    rows = np.arange(len(batch["label"]))
+    if keep is not None:
+      rows = keep[(keep >= start) & (keep < start + len(rows))] - start
+      start += len(batch["label"])
+      if not len(rows):
+        continue
+    audio.append(batch["audio"].numpy()[rows])
+    labels.extend(label.decode("utf-8") for label in batch["label"].numpy()[rows])
+    sources.extend(batch["source"].numpy()[rows])
   if not audio:
     return np.zeros([0, 0], np.float32), np.array([], str), np.array([], object)
-  return (np.concatenate(audio)[:max_clips], np.array(labels[:max_clips]),
-          np.array(sources[:max_clips], object))
+  return np.concatenate(audio), np.array(labels), np.array(sources, object)
 
 
 def _with_every_song(keep: np.ndarray, sources: np.ndarray) -> np.ndarray:
@@ -107,16 +111,23 @@ def load_clips(source: data.DatasetSource, config: Config, split: str, max_clips
   From a folder: fixed crops (evenly spaced through each file, see `data.fixed_crops`)
   of every file of the split, ceil(max_clips / files) per file, then an evenly spaced
   subset of `max_clips` in which every file keeps a clip (`_with_every_song`; when
-  `max_clips` is at least the number of files). From TFRecords: the split's first
-  `max_clips` clips, read in order with fixed crops.
+  `max_clips` is at least the number of files). From TFRecords, where a song's clips are
+  stored together: the same evenly spaced subset of all the split's clips (fixed crops),
+  found in two passes, the first reading only which song each clip is of.
 
   Raises:
     data.DataError: the split holds no readable clip.
   """
   if source.is_tfrecord:
-    audio, labels, sources = _collect(data.tfrecord_dataset(
-        source.examples_path, config, split, repeat=False, with_source=True, as_eval=True),
-        max_clips)
+    def clips():
+      return data.tfrecord_dataset(source.examples_path, config, split, batch_size=256,
+                                   repeat=False, with_source=True, as_eval=True)
+    every_source = np.array([s for batch in clips() for s in batch["source"].numpy()], object)
+    keep = np.arange(len(every_source))
+    if len(keep) > max_clips:
+      keep = np.unique(np.round(np.linspace(0, len(keep) - 1, max_clips)).astype(int))
+      keep = _with_every_song(keep, every_source)
+    audio, labels, sources = _collect(clips(), keep=keep)
   else:
     files = source.files(split, config.eval_fraction)
     if not files:

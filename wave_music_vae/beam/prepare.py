@@ -192,7 +192,8 @@ class ReadAndCutDoFn(beam.DoFn):
                               int(round(self.hop_secs * self.sample_rate_hz)))
     for start, clip in zip(starts, clips):
       yield data.make_example(clip, self.sample_rate_hz, label, relative_path,
-                              start / self.sample_rate_hz, split).SerializeToString()
+                              start / self.sample_rate_hz, split,
+                              offset_samples=int(start)).SerializeToString()
     self.clips_written.inc(len(clips))
     yield beam.pvalue.TaggedOutput(_SONGS, {
         "relative_path": data.printable(relative_path), "label": label, "split": split,
