@@ -94,6 +94,20 @@ def test_a_folder_whose_only_song_is_held_out_says_so(song_folder, tmp_path):
   assert not (tmp_path / "r").exists()
 
 
+def test_tfrecords_with_no_train_split_are_refused_before_the_run_directory_is_made(tmp_path):
+  records = tmp_path / "clips-00000-of-00001"
+  with tf.io.TFRecordWriter(str(records)) as writer:
+    writer.write(data.make_example(synth_song(1.0), SAMPLE_RATE_HZ, "a", "a.wav", 0.0,
+                                   "eval").SerializeToString())
+  result = run("--config=tiny", f"--run_dir={tmp_path / 'r'}",
+               f"--examples_path={tmp_path / 'clips*'}")
+  assert result.returncode == 1 and "Traceback" not in result.stderr
+  assert result.stderr.strip().splitlines()[-1] == (
+      f"wave_music_vae_train: error: {tmp_path / 'clips*'}: the TFRecords hold no train-split "
+      "clip (prepared with every song held out?)")
+  assert not (tmp_path / "r").exists()
+
+
 def test_tfrecords_without_an_eval_split_train_and_skip_the_eval_pass(tmp_path):
   records = tmp_path / "clips-00000-of-00001"
   with tf.io.TFRecordWriter(str(records)) as writer:
