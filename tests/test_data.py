@@ -392,3 +392,26 @@ def test_clip_offsets_past_512_s_are_exact_in_samples():
   parsed = data.parse_example(example.SerializeToString())
   assert int(parsed["offset_samples"]) == start
   assert int(round(float(parsed["offset_seconds"]) * SAMPLE_RATE_HZ)) != start
+
+
+def test_a_long_file_whose_last_windows_fail_keeps_the_clips_that_read(tmp_path, tiny_config,
+                                                                      monkeypatch):
+  """A header that overstates the length (a truncated VBR MP3) fails the last windows: the
+  file keeps its other clips rather than being skipped whole; a count above what the song
+  holds is capped as fixed_crops caps it."""
+  monkeypatch.setattr(data, "MAX_DECODE_SECONDS", 5.0)
+  soundfile.write(str(tmp_path / "long.wav"), synth_song(20.0), SAMPLE_RATE_HZ)
+  read_audio = audio_io.read_audio
+
+  def cut_off_at_15_s(path, rate, offset_seconds=0.0, duration_seconds=None):
+    if offset_seconds > 15.0:
+      raise audio_io.AudioReadError(path, "no audio samples decoded")
+    return read_audio(path, rate, offset_seconds, duration_seconds)
+  monkeypatch.setattr(audio_io, "read_audio", cut_off_at_15_s)
+  files = data.list_folder(tmp_path)
+  skipped = data.SkippedFiles()
+  for count, expected in ((4, 3), (40, 16)):   # starts 0, 6.3, 12.7 (19 fails); 20 of 1 s, 4 fail
+    config = dataclasses.replace(tiny_config, clips_per_file=count)
+    clips = np.concatenate([b["audio"] for b in data.folder_dataset(
+        files, config, "eval", skipped, batch_size=64)])
+    assert len(clips) == expected and len(skipped) == 0

@@ -70,6 +70,9 @@ def test_mixed_precision_model_saves_and_loads_as_it_was(tiny_config, tmp_path):
   # ...so a mixed-precision model hears what a float32 one hears, and encodes it within
   # float16 rounding.
   np.testing.assert_array_equal(model.log_mel(x), full_precision.log_mel(x))
+  # Through the model's call too, which training takes: Keras casts a model's inputs to its
+  # compute dtype unless told otherwise.
+  np.testing.assert_array_equal(model(x)["log_mel"], full_precision(x)["log_mel"])
   np.testing.assert_allclose(mu, full_precision.encode(x)[1], atol=5e-3)
   assert model.decode(mu).dtype == loaded.decode(mu).dtype == tf.float16
   np.testing.assert_array_equal(loaded.encode(x)[1], mu)

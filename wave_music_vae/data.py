@@ -306,10 +306,11 @@ def _decoder(sample_rate_hz: int, skipped: SkippedFiles, training: bool, seed: i
 
   Files longer than `max_decode_seconds` are not decoded whole, so a 3-hour mix costs
   no more memory than a 10-minute song: training reads a random window of that length
-  each visit; eval, given `eval_crops` = (clip_samples, count), reads just the `count`
-  clips that `fixed_crops` would take from the whole file (evenly spaced from its first
-  to its last clip) and returns them end to end, where `fixed_crops(audio, clip_samples,
-  count)` finds them again; eval without `eval_crops` reads the window in the middle.
+  each visit; eval, given `eval_crops` = (clip_samples, count), reads just the clips that
+  `fixed_crops` would take from the whole file (at most `count`, evenly spaced from its
+  first to its last clip) and returns them end to end, where `fixed_crops(audio,
+  clip_samples, count)` finds them again (a window that fails to read is left out);
+  eval without `eval_crops` reads the window in the middle.
   (The length comes from the file's header, or ffmpeg's probe where libsndfile cannot
   read it; a file whose length neither tells, such as a FLAC written to a pipe, is read
   from its start, one window at most.)
@@ -319,13 +320,24 @@ def _decoder(sample_rate_hz: int, skipped: SkippedFiles, training: bool, seed: i
   def spread_clips(path, total_seconds):
     clip_samples, count = eval_crops
     clip_seconds = clip_samples / sample_rate_hz
+    count = min(count, max(1, int(total_seconds * sample_rate_hz) // clip_samples))
     span = total_seconds - clip_seconds
     starts = np.linspace(0.0, span, count) if count > 1 else [span / 2]
-    clips = np.zeros([len(starts), clip_samples], np.float32)
-    for clip, start in zip(clips, starts):  # A read may be a sample off the clip's length.
-      window = audio_io.read_audio(path, sample_rate_hz, float(start), clip_seconds)
+    clips, first_error = [], None
+    for start in starts:
+      try:
+        window = audio_io.read_audio(path, sample_rate_hz, float(start), clip_seconds)
+      except audio_io.AudioReadError as e:
+        # A header that overstates the length (a truncated VBR MP3) fails the last
+        # windows: the clips that read are kept (fixed_crops finds them as well).
+        first_error = first_error or e
+        continue
+      clip = np.zeros([clip_samples], np.float32)   # A read may be a sample short.
       clip[:len(window)] = window[:clip_samples]
-    return clips.reshape(-1)
+      clips.append(clip)
+    if not clips:
+      raise first_error
+    return np.concatenate(clips)
 
   def decode(path):
     path = os.fsdecode(path.numpy())  # The name's own bytes, UTF-8 or not.
@@ -494,6 +506,34 @@ def _check_tfrecord_file(path: str, config) -> None:
                     f"--example_secs={config.clip_seconds:g}")
 
 
+def _tfrecord_paths(file_pattern: str) -> List[str]:
+  """The TFRecord files `file_pattern` matches (manifests and folders aside), sorted."""
+  paths = sorted(p for p in tf.io.gfile.glob(file_pattern) if not tf.io.gfile.isdir(p)
+                 and not fnmatch.fnmatch(posixpath.basename(p), "manifest-*.json"))
+  if Path(file_pattern).suffix.lower() in audio_io.AUDIO_EXTENSIONS:
+    raise _not_a_folder(file_pattern)
+  if not paths:
+    not_a_folder = "" if Path(file_pattern).is_dir() else "no such folder of songs, and "
+    raise DataError(f"{file_pattern}: {not_a_folder}no TFRecord files match")
+  return paths
+
+
+def _tfrecords(paths: List[str]) -> tf.data.Dataset:
+  """Serialized records of `paths`, interleaved, in the same order on every pass."""
+  return tf.data.TFRecordDataset(paths, num_parallel_reads=tf.data.AUTOTUNE)
+
+
+def tfrecord_sources(file_pattern: str, split: str) -> np.ndarray:
+  """`source_path` (bytes) of each clip of `split`, in the order `tfrecord_dataset(...,
+  as_eval=True)` gives them; only that feature and `split` are parsed, not the audio."""
+  spec = {name: TFRECORD_FEATURES[name] for name in ("source_path", "split")}
+  ds = _tfrecords(_tfrecord_paths(file_pattern)).map(
+      lambda record: tf.io.parse_single_example(record, spec),
+      num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.filter(lambda ex: ex["split"] == split).map(lambda ex: ex["source_path"])
+  return np.array([s for batch in ds.batch(4096) for s in batch.numpy()], object)
+
+
 def tfrecord_dataset(file_pattern: str, config, split: str, batch_size: Optional[int] = None,
                      repeat: Optional[bool] = None, with_source: bool = False,
                      as_eval: bool = False) -> tf.data.Dataset:
@@ -506,18 +546,11 @@ def tfrecord_dataset(file_pattern: str, config, split: str, batch_size: Optional
   """
   if split not in SPLITS:
     raise DataError(f"split {split!r}; valid: {', '.join(SPLITS)}")
-  paths = sorted(p for p in tf.io.gfile.glob(file_pattern) if not tf.io.gfile.isdir(p)
-                 and not fnmatch.fnmatch(posixpath.basename(p), "manifest-*.json"))
-  if Path(file_pattern).suffix.lower() in audio_io.AUDIO_EXTENSIONS:
-    raise _not_a_folder(file_pattern)
-  if not paths:
-    not_a_folder = "" if Path(file_pattern).is_dir() else "no such folder of songs, and "
-    raise DataError(f"{file_pattern}: {not_a_folder}no TFRecord files match")
+  paths = _tfrecord_paths(file_pattern)
   training = split == "train" and not as_eval
   repeat = training if repeat is None else repeat
   batch_size = batch_size or config.batch_size
-  ds = tf.data.TFRecordDataset(paths, num_parallel_reads=tf.data.AUTOTUNE)
-  ds = ds.map(parse_example, num_parallel_calls=tf.data.AUTOTUNE)
+  ds = _tfrecords(paths).map(parse_example, num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.filter(lambda ex: ex["split"] == split)
 
   for path in paths:

@@ -111,9 +111,10 @@ def load_clips(source: data.DatasetSource, config: Config, split: str, max_clips
   From a folder: fixed crops (evenly spaced through each file, see `data.fixed_crops`)
   of every file of the split, ceil(max_clips / files) per file, then an evenly spaced
   subset of `max_clips` in which every file keeps a clip (`_with_every_song`; when
-  `max_clips` is at least the number of files). From TFRecords, where a song's clips are
-  stored together: the same evenly spaced subset of all the split's clips (fixed crops),
-  found in two passes, the first reading only which song each clip is of.
+  `max_clips` is at least the number of files). From TFRecords (where a song's clips may
+  lie together: Beam's DirectRunner writes them so): the same evenly spaced subset of all
+  the split's clips (fixed crops), found in two passes, the first parsing only which song
+  each clip is of.
 
   Raises:
     data.DataError: the split holds no readable clip.
@@ -122,7 +123,7 @@ def load_clips(source: data.DatasetSource, config: Config, split: str, max_clips
     def clips():
       return data.tfrecord_dataset(source.examples_path, config, split, batch_size=256,
                                    repeat=False, with_source=True, as_eval=True)
-    every_source = np.array([s for batch in clips() for s in batch["source"].numpy()], object)
+    every_source = data.tfrecord_sources(source.examples_path, split)
     keep = np.arange(len(every_source))
     if len(keep) > max_clips:
       keep = np.unique(np.round(np.linspace(0, len(keep) - 1, max_clips)).astype(int))

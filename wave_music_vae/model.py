@@ -48,6 +48,13 @@ class WaveMusicVAE(keras.Model):
         config.decoder_lstm_units, name="decoder", dtype=self.dtype_policy)
     self.mel = self.log_mel.mel
 
+  @property
+  def input_dtype(self):
+    """float32 whatever the policy: Keras would otherwise cast the waveform to the compute
+    dtype (float16 under mixed precision) before `log_mel` sees it, moving quiet bins by
+    tens of dB in training while `encode`, which calls `log_mel` directly, hears float32."""
+    return "float32"
+
   def build(self, input_shape=None):
     """Creates every weight; the input is [batch, clip_samples] waveforms."""
     batch = None

@@ -270,6 +270,16 @@ def _delete_quietly(paths: List[str]) -> None:
       pass
 
 
+def _delete_folder(folder: str) -> None:
+  """Deletes `folder` and everything below it, locally or in an object store (where a
+  folder is only a name prefix, and `*` in a pattern does not cross '/', so every object
+  below it is matched with '**' and deleted one by one)."""
+  if FileSystems.get_scheme(folder) is None:
+    _delete_quietly([folder])
+  else:
+    _delete_quietly([m.path for m in FileSystems.match([folder + "/**"])[0].metadata_list])
+
+
 def _existing_outputs(output_tfrecord_path: str) -> List[str]:
   """This prefix's shards (PREFIX-NNNNN-of-NNNNN exactly: not those of a prefix that merely
   starts with it, such as PREFIX-v2) and its manifest."""
@@ -412,9 +422,7 @@ def prepare_tfrecord(input_audio_filepatterns: Sequence[str], output_tfrecord_pa
       raise interrupt from None
     published = _publish(staged_prefix, output_tfrecord_path)
   finally:  # Done, interrupted or failed: the staging folder goes; old outputs stay unless
-    # the new set was complete. (Object stores name a folder with a trailing '/'; the local
-    # file system ignores a folder named so.)
-    _delete_quietly([staging if FileSystems.get_scheme(staging) is None else staging + "/"])
+    _delete_folder(staging)   # the new set was complete.
   counters = {}
   for counter in result.metrics().query(
       MetricsFilter().with_namespace(METRICS_NAMESPACE))[result.metrics().COUNTERS]:
