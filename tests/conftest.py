@@ -29,7 +29,6 @@ def synth_song(seconds: float, sample_rate_hz: int = SAMPLE_RATE_HZ, base_hz: fl
   """
   rng = np.random.default_rng(seed)
   n = int(round(seconds * sample_rate_hz))
-  t = np.arange(n) / sample_rate_hz
   note_len = sample_rate_hz // 2
   pitches = base_hz * 2 ** (rng.integers(0, 12, size=n // note_len + 1) / 12)
   f0 = np.repeat(pitches, note_len)[:n]

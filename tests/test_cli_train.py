@@ -1,6 +1,5 @@
 """`wave_music_vae_train` as a user runs it: real subprocesses, real signals, real files."""
 
-import os
 import random
 import shutil
 import signal

@@ -53,7 +53,6 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from wave_music_vae import audio_io
 from wave_music_vae import latent
