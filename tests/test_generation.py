@@ -1,9 +1,5 @@
 """Whole-song generation on the tiny trained model: windows, stitching, the four modes, outputs."""
 
-import warnings
-
-import matplotlib.colors
-import matplotlib.image
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -13,7 +9,6 @@ from conftest import SAMPLE_RATE_HZ, synth_song
 from wave_music_vae import audio_io
 from wave_music_vae import generation
 from wave_music_vae import inference
-from wave_music_vae import plotting
 from wave_music_vae import spectral
 
 
@@ -317,34 +312,3 @@ def test_existing_outputs_and_inputs_are_never_overwritten(backend, tmp_path):
   generation.write_outputs(result, paths, overwrite=True)
   assert len(audio_io.read_audio(paths[1], SAMPLE_RATE_HZ)) == backend.config.clip_samples
   assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
-
-
-def test_plot_of_songs_named_in_other_scripts_warns_nothing(backend, tmp_path):
-  waveforms = np.stack([synth_song(1.0, seed=1), synth_song(1.0, seed=2)])
-  with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
-    plotting.plot_spectrograms(waveforms, backend.config, ["夜の曲.wav", "노래.flac"], (0,),
-                               tmp_path / "names.png", title="夜の曲.wav -> 노래.flac")
-  assert not [str(w.message) for w in caught], [str(w.message) for w in caught]
-  assert matplotlib.image.imread(tmp_path / "names.png").shape[0] > 200
-
-
-def test_plot_draws_one_panel_per_output_and_keeps_existing_files(backend, tmp_path):
-  result = generation.interpolate(backend, synth_song(1.2, seed=1),
-                                  synth_song(1.2, base_hz=440.0, seed=2), num_outputs=3)
-  path = plotting.plot_spectrograms(result.waveforms, backend.config, result.labels,
-                                    result.marked, tmp_path / "path.png", title="morph")
-  unmarked = plotting.plot_spectrograms(result.waveforms, backend.config, result.labels, (),
-                                        tmp_path / "unmarked.png")
-  mark = np.array(matplotlib.colors.to_rgb(plotting.MARK_COLOR))
-
-  def marked_pixels(png):
-    image = matplotlib.image.imread(png)[..., :3]
-    return np.sum(np.all(np.abs(image - mark) < 0.05, axis=-1)), image.shape
-
-  (with_marks, shape), (without_marks, _) = marked_pixels(path), marked_pixels(unmarked)
-  assert shape[0] > 300
-  assert with_marks > without_marks + 2000, (with_marks, without_marks)   # Two framed panels.
-  with pytest.raises(FileExistsError):
-    plotting.plot_spectrograms(result.waveforms, backend.config, result.labels, result.marked,
-                               path)

@@ -121,8 +121,8 @@ def plot_loss_curves(run_dir, path, tags=("losses/reconstruction_loss", "losses/
     axes.plot(steps, values, linewidth=0.6, alpha=0.35, label="train")
     if len(values):
       smooth = np.copy(values)
-      for i in range(1, len(smooth)):  # TensorBoard's exponential smoothing, weight 0.9
-        smooth[i] = 0.9 * smooth[i - 1] + 0.1 * values[i]
+      for k in range(1, len(smooth)):  # TensorBoard's exponential smoothing, weight 0.9
+        smooth[k] = 0.9 * smooth[k - 1] + 0.1 * values[k]
       axes.plot(steps, smooth, linewidth=1.4, color="tab:blue", label="train (smoothed)")
     if len(evaluation[tag][0]):
       axes.plot(*evaluation[tag], "o", color=MARK_COLOR, label="eval (held-out tracks)")
