@@ -317,6 +317,12 @@ def test_a_song_or_a_stray_file_as_examples_path_says_what_it_is(tmp_path, tiny_
     data.DatasetSource(str(tmp_path / "*.wav"), "folder").dataset(tiny_config, "train")
   assert str(error.value) == (f"{tmp_path / '*.wav'}: a pattern of audio files; give the folder "
                               "that holds them (every song below it is read)")
+  # A TFRecord pattern where only a folder of songs will do (wave_music_vae_attributes).
+  with pytest.raises(data.DataError) as error:
+    data.list_audio_files(tmp_path / "clips*", "folder")
+  assert str(error.value) == (
+      f"{tmp_path / 'clips*'}: a file pattern, not a folder of songs (this command reads songs "
+      "from a folder; TFRecords are read by wave_music_vae_train and _evaluate)")
 
 
 def test_long_files_are_read_in_windows(tmp_path):

@@ -227,6 +227,9 @@ def _not_a_folder(path) -> DataError:
   if any(c in path.name for c in "*?[") and path.suffix.lower() in audio_io.AUDIO_EXTENSIONS:
     return DataError(f"{path}: a pattern of audio files; give the folder that holds them (every "
                      "song below it is read)")
+  if any(c in path.name for c in "*?["):
+    return DataError(f"{path}: a file pattern, not a folder of songs (this command reads songs "
+                     "from a folder; TFRecords are read by wave_music_vae_train and _evaluate)")
   if path.is_file() and path.suffix.lower() in audio_io.AUDIO_EXTENSIONS:
     return DataError(f"{path}: an audio file, not a folder of songs (put it in a folder and "
                      "give the folder)")
