@@ -83,6 +83,15 @@ def _collect(dataset: tf.data.Dataset, keep: Optional[np.ndarray] = None):
   return np.concatenate(audio), np.array(labels), np.array(sources, object)
 
 
+def _even_subset(sources: np.ndarray, max_clips: int) -> np.ndarray:
+  """Sorted indices of up to `max_clips` of the clips cut from `sources`: evenly spaced
+  through them, every song keeping a clip where there are enough (`_with_every_song`)."""
+  if len(sources) <= max_clips:
+    return np.arange(len(sources))
+  keep = np.unique(np.round(np.linspace(0, len(sources) - 1, max_clips)).astype(int))
+  return _with_every_song(keep, sources)
+
+
 def _with_every_song(keep: np.ndarray, sources: np.ndarray) -> np.ndarray:
   """Indices `keep` (into clips cut from `sources`), changed where need be so that every song
   keeps a clip, where there are as many indices as songs: a song left out (a short one, whose
@@ -120,15 +129,10 @@ def load_clips(source: data.DatasetSource, config: Config, split: str, max_clips
     data.DataError: the split holds no readable clip.
   """
   if source.is_tfrecord:
-    def clips():
-      return data.tfrecord_dataset(source.examples_path, config, split, batch_size=256,
-                                   repeat=False, with_source=True, as_eval=True)
-    every_source = data.tfrecord_sources(source.examples_path, split)
-    keep = np.arange(len(every_source))
-    if len(keep) > max_clips:
-      keep = np.unique(np.round(np.linspace(0, len(keep) - 1, max_clips)).astype(int))
-      keep = _with_every_song(keep, every_source)
-    audio, labels, sources = _collect(clips(), keep=keep)
+    keep = _even_subset(data.tfrecord_sources(source.examples_path, split), max_clips)
+    audio, labels, sources = _collect(data.tfrecord_dataset(
+        source.examples_path, config, split, batch_size=256, repeat=False, with_source=True,
+        as_eval=True), keep=keep)
   else:
     files = source.files(split, config.eval_fraction)
     if not files:
@@ -138,10 +142,8 @@ def load_clips(source: data.DatasetSource, config: Config, split: str, max_clips
     crops = dataclasses.replace(config, clips_per_file=per_file)
     audio, labels, sources = _collect(
         data.folder_dataset(files, crops, "eval", source.skipped, with_source=True))
-    if len(audio) > max_clips:
-      keep = np.unique(np.round(np.linspace(0, len(audio) - 1, max_clips)).astype(int))
-      keep = _with_every_song(keep, sources)
-      audio, labels, sources = audio[keep], labels[keep], sources[keep]
+    keep = _even_subset(sources, max_clips)
+    audio, labels, sources = audio[keep], labels[keep], sources[keep]
   if not len(audio):
     raise data.DataError(f"{source.examples_path}: its {split} split gave no clips (it is empty, "
                          f"or none of its files could be read; {source.skipped.summary()})")
