@@ -1,12 +1,14 @@
 """Attribute vectors over a labelled folder, in the library and through the two commands."""
 
 import json
+import os
 import shutil
 import subprocess
 
 import numpy as np
 import pytest
 import soundfile
+import tensorflow as tf
 
 from conftest import SAMPLE_RATE_HZ, synth_song
 from wave_music_vae import attributes
@@ -98,3 +100,42 @@ def test_attributes_command_saves_beside_the_checkpoint_and_generate_lists_them(
   assert listed.returncode == 0, listed.stderr
   assert "2 attribute vector(s)" in listed.stdout
   assert "  high  (norm" in listed.stdout and "  low  (norm" in listed.stdout
+
+
+def _upload(local_dir, remote_dir):
+  """Copies a local folder tree to a `scheme://` one, as `gsutil cp -r` would."""
+  for folder, _, names in os.walk(local_dir):
+    relative = os.path.relpath(folder, local_dir)
+    target = remote_dir if relative == "." else f"{remote_dir}/{relative.replace(os.sep, '/')}"
+    tf.io.gfile.makedirs(target)
+    for name in names:
+      tf.io.gfile.copy(os.path.join(folder, name), f"{target}/{name}")
+
+
+def test_attributes_are_written_to_and_read_from_a_remote_run_dir(
+    trained_run_dir, song_folder, tmp_path, monkeypatch):
+  """attributes.json in a `scheme://` run directory (ram://, standing for gs://): written
+  whole through tf.io.gfile (a temporary file, then a rename), and read back with the run's
+  newest checkpoint (**was**: written to a local folder named `ram:`)."""
+  monkeypatch.chdir(tmp_path)
+  run_dir = f"ram://{tmp_path.name}/runs/tiny"
+  _upload(trained_run_dir, run_dir)
+  before = set(tf.io.gfile.listdir(run_dir))
+  loaded = checkpoints.load(run_dir=run_dir)
+  assert loaded.attributes == {} and str(loaded.directory) == run_dir
+  assert not (loaded.directory / checkpoints.ATTRIBUTES_FILE).exists()  # the command's check
+  result = attributes.compute_attribute_vectors(
+      inference.KerasBackend(loaded), data.list_audio_files(song_folder, "folder"),
+      clips_per_file=2)
+  path = checkpoints.save_attributes(loaded.directory, result.vectors, result.counts,
+                                     loaded.steps)
+  assert str(path) == f"{run_dir}/{checkpoints.ATTRIBUTES_FILE}" and path.exists()
+  assert set(tf.io.gfile.listdir(run_dir)) - before == {checkpoints.ATTRIBUTES_FILE}
+  with tf.io.gfile.GFile(str(path)) as f:
+    saved = json.load(f)
+  assert saved["counts"] == {"high": 6, "low": 6} and saved["step"] == loaded.steps
+  again = checkpoints.load(run_dir=run_dir)
+  assert sorted(again.attributes) == ["high", "low"]
+  for label, vector in result.vectors.items():
+    np.testing.assert_allclose(again.attributes[label], vector, rtol=1e-6)
+  assert os.listdir(tmp_path) == []                # no local `ram:` (or `gs:`) folder

@@ -1,11 +1,13 @@
 """Loading every checkpoint in checkpoints/, the three ways to name one, and shipping one."""
 
 import json
+import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from wave_music_vae import checkpoints, inference, spectral
+from wave_music_vae import checkpoints, inference, spectral, training
 from wave_music_vae import config as config_lib
 
 from conftest import synth_song
@@ -85,3 +87,45 @@ def test_the_shipped_attribute_vectors_are_of_the_shipped_weights():
   saved = json.loads((shipped / checkpoints.ATTRIBUTES_FILE).read_text())
   metadata = json.loads((shipped / checkpoints.METADATA_FILE).read_text())
   assert saved["step"] == metadata["steps"]
+
+
+def test_a_remote_run_dir_loads_three_ways_and_ships(tiny_config, tmp_path, monkeypatch):
+  """A run directory on a `scheme://` file system (ram://, standing for gs://): its newest
+  checkpoint, config.json and attributes.json are read through tf.io.gfile, named as a run
+  directory or a ckpt-N prefix, and it ships to a remote folder, which loads back (**was**: a
+  local folder named `ram:`, then `no checkpoint in ram:/...`)."""
+  monkeypatch.chdir(tmp_path)
+  run_dir = f"ram://{tmp_path.name}/runs/tiny"
+  training.prepare_run_dir(run_dir, tiny_config)
+  trainer = training.Trainer(tiny_config, run_dir)
+  clips = np.stack([synth_song(tiny_config.clip_seconds, seed=i)
+                    for i in range(tiny_config.batch_size)])
+  trainer.train(tf.data.Dataset.from_tensors({"audio": clips}).repeat(), 2, progress=False)
+  checkpoints.save_attributes(run_dir, {"jazz": np.ones(tiny_config.z_size, np.float32)},
+                              {"jazz": 4}, step=2)
+
+  loaded = checkpoints.load(run_dir=run_dir)
+  assert (loaded.source, str(loaded.directory), loaded.steps) == (f"{run_dir}/train/ckpt-2",
+                                                                  run_dir, 2)
+  assert loaded.config == tiny_config and list(loaded.attributes) == ["jazz"]
+  for a, b in zip(trainer.model.get_weights(), loaded.model.get_weights()):
+    np.testing.assert_array_equal(a, b)
+  assert checkpoints.load(checkpoint_file=loaded.source).source == loaded.source
+  assert checkpoints.load(checkpoint_file=run_dir).source == loaded.source
+
+  shipped = checkpoints.package_run(run_dir, f"ram://{tmp_path.name}/shipped/tiny")
+  assert sorted(tf.io.gfile.listdir(str(shipped))) == [
+      checkpoints.ATTRIBUTES_FILE, "config.json", checkpoints.METADATA_FILE,
+      checkpoints.WEIGHTS_FILE]
+  by_folder = checkpoints.load(checkpoint_file=str(shipped))
+  assert by_folder.steps == 2 and by_folder.config == tiny_config
+  assert list(by_folder.attributes) == ["jazz"]
+  clip = clips[:1]
+  np.testing.assert_allclose(by_folder.model.reconstruct(clip).numpy(),
+                             loaded.model.reconstruct(clip).numpy(), atol=0.05)
+
+  empty = f"ram://{tmp_path.name}/runs/empty"
+  with pytest.raises(checkpoints.CheckpointError) as error:
+    checkpoints.load(run_dir=empty)
+  assert str(error.value) == f"{empty}: no checkpoint in {empty}/train"
+  assert os.listdir(tmp_path) == []                # no local `ram:` (or `gs:`) folder

@@ -1,6 +1,7 @@
 """The training loop: non-finite steps never touch the weights; checkpoints; run_dir checks."""
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 
@@ -174,3 +175,49 @@ def test_a_run_directory_takes_one_training_process_at_a_time(tmp_path):
                               f"(pid {os.getpid()}); wait for it, or use another --run_dir")
   first.close()                                # the process ended: the folder is free again
   training.lock_run_dir(tmp_path / "run").close()
+
+
+def test_a_remote_run_dir_trains_resumes_and_keeps_its_config(tiny_config, tmp_path, monkeypatch,
+                                                              caplog):
+  """A `scheme://` run directory (TensorFlow's in-memory ram://, standing for gs://) is made,
+  trained, resumed, repaired and checked through tf.io.gfile; it cannot be locked, which one
+  warning says (**was**: pathlib read gs://b/runs as gs:/b/runs, a local folder named `gs:`)."""
+  monkeypatch.chdir(tmp_path)
+  run_dir = f"ram://{tmp_path.name}/runs/tiny"
+  dataset = tf.data.Dataset.from_tensors({"audio": _clips(tiny_config)}).repeat()
+  with caplog.at_level(logging.WARNING):
+    assert training.lock_run_dir(run_dir) is None
+  warnings = [r.getMessage() for r in caplog.records if "run directory" in r.getMessage()]
+  assert warnings == [f"{run_dir}: a remote run directory cannot be locked, so concurrent "
+                      "training runs in it are not detected (each would write its checkpoints "
+                      "there); run one at a time"]
+  training.prepare_run_dir(run_dir, tiny_config)
+  trainer = training.Trainer(tiny_config, run_dir)
+  assert trainer.restore() == 0
+  trainer.train(dataset, 2, progress=False)
+  assert sorted(tf.io.gfile.listdir(run_dir)) == ["config.json", "train"]
+  assert config_lib.load_config(f"{run_dir}/config.json") == tiny_config
+  assert any(name.startswith("events.out.tfevents.")
+             for name in tf.io.gfile.listdir(f"{run_dir}/train"))
+
+  training.prepare_run_dir(run_dir, tiny_config)   # the rerun: same config
+  resumed = training.Trainer(tiny_config, run_dir)
+  assert resumed.restore() == 2
+  for a, b in zip(trainer.model.get_weights(), resumed.model.get_weights()):
+    np.testing.assert_array_equal(a, b)
+  summary = resumed.train(dataset, 3, progress=False)
+  assert (summary.start_step, summary.end_step) == (2, 3)
+  assert resumed.latest_checkpoint() == f"{run_dir}/train/ckpt-3"
+  resumed.evaluate(dataset, max_batches=1)
+  assert "eval" in tf.io.gfile.listdir(run_dir)
+
+  with tf.io.gfile.GFile(f"{run_dir}/train/checkpoint", "w") as f:
+    f.write("garbled {")                           # repaired from the ckpt-N files there
+  assert training.Trainer(tiny_config, run_dir).restore() == 3
+  with pytest.raises(training.TrainingError) as error:
+    training.prepare_run_dir(run_dir, config_lib.override(tiny_config, {"z_size": 4}))
+  assert str(error.value).startswith(f"{run_dir} was trained with config 'tiny', which differs "
+                                     "in z_size;")
+  assert config_lib.load_config(f"{run_dir}/config.json").z_size == tiny_config.z_size
+  assert not tf.io.gfile.glob(f"{run_dir}/*.tmp*")
+  assert os.listdir(tmp_path) == []                # no local `ram:` (or `gs:`) folder

@@ -10,6 +10,8 @@ Three places a model comes from:
 Attribute vectors (label mean latent - overall mean) live in `attributes.json`
 beside the config: `{"labels": {name: [z_size floats]}, "counts": {name: clips}, "step": N}`
 (N: the training step of the model that encoded the clips; loading other weights warns).
+A run directory or checkpoint may be remote (`gs://...`): its files are read (and
+attributes.json written) through `tf.io.gfile` (`paths.as_path`).
 """
 
 import dataclasses
@@ -17,6 +19,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -24,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from wave_music_vae import config as config_lib
+from wave_music_vae import paths
 from wave_music_vae.model import WaveMusicVAE, model_variables
 
 DEFAULT_CHECKPOINT = "soundtracks"
@@ -43,7 +47,7 @@ class LoadedModel:
   config: config_lib.Config
   attributes: Dict[str, np.ndarray]
   source: str               # What was loaded, for messages.
-  directory: Path           # Where attributes.json lives (run_dir or shipped folder).
+  directory: paths.AnyPath  # Where attributes.json lives (run_dir or shipped folder).
   steps: Optional[int] = None  # Training steps behind the weights, where known.
 
 
@@ -71,7 +75,7 @@ def load_attributes(directory, steps: Optional[int] = None) -> Dict[str, np.ndar
   than `steps` (the weights being loaded), a warning says so, since the latent space
   moves as training goes on; they are still used.
   """
-  path = Path(directory) / ATTRIBUTES_FILE
+  path = paths.as_path(directory) / ATTRIBUTES_FILE
   if not path.is_file():
     return {}
   try:
@@ -86,16 +90,14 @@ def load_attributes(directory, steps: Optional[int] = None) -> Dict[str, np.ndar
 
 
 def save_attributes(directory, vectors: Dict[str, np.ndarray], counts: Dict[str, int],
-                    step: Optional[int] = None) -> Path:
-  """Writes attributes.json: the vectors, their clip counts and the training step of the
-  model that encoded the clips (None where unknown)."""
-  path = Path(directory) / ATTRIBUTES_FILE
-  tmp = path.with_name(path.name + ".tmp")
-  tmp.write_text(json.dumps({"labels": {k: [float(x) for x in v] for k, v in vectors.items()},
-                             "counts": {k: int(v) for k, v in counts.items()},
-                             "step": step}, indent=1))
-  os.replace(tmp, path)
-  return path
+                    step: Optional[int] = None) -> paths.AnyPath:
+  """Writes attributes.json, atomically: the vectors, their clip counts and the training
+  step of the model that encoded the clips (None where unknown)."""
+  return paths.write_text_atomically(
+      paths.as_path(directory) / ATTRIBUTES_FILE,
+      json.dumps({"labels": {k: [float(x) for x in v] for k, v in vectors.items()},
+                  "counts": {k: int(v) for k, v in counts.items()},
+                  "step": step}, indent=1))
 
 
 def check_same_config(found: config_lib.Config, expected: Optional[config_lib.Config],
@@ -128,23 +130,23 @@ def load(checkpoint_file: Optional[str] = None, run_dir: Optional[str] = None,
   if checkpoint_file and run_dir:
     raise CheckpointError("give only one of --checkpoint_file or --run_dir")
   if run_dir:
-    run_dir = Path(run_dir)
+    run_dir = paths.as_path(run_dir)
     prefix = tf.train.latest_checkpoint(str(run_dir / "train"))
     if not prefix:
       raise CheckpointError(f"{run_dir}: no checkpoint in {run_dir / 'train'}")
     return _load_training_checkpoint(prefix, run_dir, config)
-  path = Path(checkpoint_file) if checkpoint_file else default_checkpoint()
+  path = paths.as_path(checkpoint_file) if checkpoint_file else default_checkpoint()
   if path.is_dir() and (path / WEIGHTS_FILE).is_file():
     return _load_shipped(path, config)
   if path.is_dir() and tf.train.latest_checkpoint(str(path / "train")):
     return load(run_dir=str(path), config=config)
-  if Path(str(path) + ".index").is_file():
+  if paths.as_path(str(path) + ".index").is_file():
     return _load_training_checkpoint(str(path), path.parent.parent, config)
   raise CheckpointError(f"{path}: not a checkpoint (expected a shipped folder with "
                         f"{WEIGHTS_FILE}, a run directory, or a ckpt-N prefix)")
 
 
-def _load_training_checkpoint(prefix: str, run_dir: Path,
+def _load_training_checkpoint(prefix: str, run_dir: paths.AnyPath,
                               expected: Optional[config_lib.Config]) -> LoadedModel:
   config_path = run_dir / "config.json"
   if not config_path.is_file():
@@ -161,7 +163,7 @@ def _load_training_checkpoint(prefix: str, run_dir: Path,
   return LoadedModel(model, found, load_attributes(run_dir, steps), prefix, run_dir, steps=steps)
 
 
-def _load_shipped(directory: Path, expected: Optional[config_lib.Config]) -> LoadedModel:
+def _load_shipped(directory: paths.AnyPath, expected: Optional[config_lib.Config]) -> LoadedModel:
   found = config_lib.load_config(str(directory / "config.json"))
   check_same_config(found, expected, str(directory))
   model = _build(found)
@@ -174,7 +176,7 @@ def _load_shipped(directory: Path, expected: Optional[config_lib.Config]) -> Loa
                      steps=steps)
 
 
-def _shipped_steps(directory: Path) -> Optional[int]:
+def _shipped_steps(directory: paths.AnyPath) -> Optional[int]:
   try:
     return int(json.loads((directory / METADATA_FILE).read_text())["steps"])
   except (OSError, ValueError, KeyError, TypeError):
@@ -210,8 +212,21 @@ def _halve_float_datasets(h5_path: Path) -> None:
     halved.unlink(missing_ok=True)
 
 
-def save_shipped(loaded: LoadedModel, directory, metadata: dict, float16: bool = True) -> Path:
-  """Writes a shipped checkpoint folder: config, weights (float16 if asked), metadata, attributes."""
+def save_shipped(loaded: LoadedModel, directory, metadata: dict,
+                 float16: bool = True) -> paths.AnyPath:
+  """Writes a shipped checkpoint folder: config, weights (float16 if asked), metadata, attributes.
+
+  A remote folder (`gs://...`) is written locally first (h5py writes local files only),
+  then each file is copied there.
+  """
+  if isinstance(paths.as_path(directory), paths.RemotePath):
+    target = paths.as_path(directory)
+    with tempfile.TemporaryDirectory(prefix="wave_music_vae_shipped_") as local:
+      save_shipped(loaded, local, metadata, float16)
+      target.mkdir(parents=True, exist_ok=True)
+      for name in sorted(os.listdir(local)):
+        paths.copy_file(Path(local) / name, target / name)
+    return target
   directory = Path(directory)
   directory.mkdir(parents=True, exist_ok=True)
   config_lib.save_config(loaded.config, directory / "config.json")
@@ -226,14 +241,14 @@ def save_shipped(loaded: LoadedModel, directory, metadata: dict, float16: bool =
   (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True))
   if loaded.attributes:
     saved = {"counts": {k: 0 for k in loaded.attributes}, "step": None}
-    src = Path(loaded.directory) / ATTRIBUTES_FILE
+    src = paths.as_path(loaded.directory) / ATTRIBUTES_FILE
     if src.is_file():
       saved.update(json.loads(src.read_text()))
     save_attributes(directory, loaded.attributes, saved["counts"], saved["step"])
   return directory
 
 
-def package_run(run_dir, directory, **metadata) -> Path:
+def package_run(run_dir, directory, **metadata) -> paths.AnyPath:
   """Ships a run's newest checkpoint (and its attributes) as a float16 checkpoint folder.
 
   `metadata` (hardware, data, training time, ...) is stored in metadata.json with

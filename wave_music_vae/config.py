@@ -19,6 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any, List, Mapping, Optional, Tuple
 
+from wave_music_vae import paths
+from wave_music_vae.output_locations import is_remote
+
 DATA_LAYOUTS = ("gtzan", "fma", "folder", "tfrecord")
 
 
@@ -287,7 +290,8 @@ def load_config(name_or_path: str, hparams: Optional[Mapping[str, Any]] = None,
   values: dict = {}
   current = name_or_path
   while current:
-    path = Path(current) if current.endswith(".json") or os.sep in current else directory / f"{current}.json"
+    path = (paths.as_path(current) if current.endswith(".json") or os.sep in current
+            or is_remote(current) else directory / f"{current}.json")
     if not path.is_file():
       raise ConfigError(f"unknown config {current!r}; valid configs: {', '.join(available_configs(directory))}")
     if path in seen:
@@ -304,8 +308,5 @@ def load_config(name_or_path: str, hparams: Optional[Mapping[str, Any]] = None,
 
 
 def save_config(config: Config, path) -> None:
-  """Writes `config` as JSON, atomically (temp file, then rename)."""
-  path = Path(path)
-  tmp = path.with_name(path.name + ".tmp")
-  tmp.write_text(config.to_json())
-  os.replace(tmp, path)
+  """Writes `config` as JSON, atomically (temp file, then rename), locally or remotely."""
+  paths.write_text_atomically(path, config.to_json())

@@ -19,7 +19,7 @@ class OutputPathError(Exception):
   """An output location that cannot be made or written in; names it and why."""
 
 
-def _is_remote(path) -> bool:
+def is_remote(path) -> bool:
   return "://" in str(path)
 
 
@@ -45,14 +45,14 @@ def check_folder(folder) -> None:
   Nothing is made: only a probe file is created and removed in the folder, or in
   its nearest existing parent when the folder does not exist yet.
   """
-  if not _is_remote(folder):
+  if not is_remote(folder):
     folder = Path(folder).expanduser()
     _check(folder, folder)
 
 
 def check_file(path) -> None:
   """Raises OutputPathError unless a file can be written at `path` (its folder made if missing)."""
-  if not _is_remote(path):
+  if not is_remote(path):
     path = Path(path).expanduser()
     if path.is_dir():
       raise OutputPathError(f"{path}: is a folder, not a file name")

@@ -12,6 +12,8 @@ Run directory layout (self-describing, as DDSP's and Magenta's):
   run_dir/train/events.*       TensorBoard: every loss term, beta, learning rate; audio and
                                mel images of reconstructions at each checkpoint
   run_dir/eval/events.*        TensorBoard: eval loss terms
+run_dir may be remote (`gs://...`, any file system of `tf.io.gfile`): its files are
+read and written through `paths.as_path`, never as a local `gs:` folder.
 
 Checkpoints are written by `tf.train.CheckpointManager`: data files first, then the
 `checkpoint` index is replaced atomically, so a run killed at any moment resumes
@@ -31,7 +33,6 @@ import re
 import signal
 import tempfile
 import time
-from pathlib import Path
 from typing import Optional
 
 import keras
@@ -39,6 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from wave_music_vae import config as config_lib
+from wave_music_vae import paths
 from wave_music_vae.model import WaveMusicVAE, model_variables
 
 LOSS_KEYS = ("loss", "reconstruction_loss", "kl_loss", "kl_cost", "kl_bits", "log_mel_l1_db")
@@ -109,12 +111,21 @@ def lock_run_dir(run_dir):
   `run_dir/.lock`, which the system releases when the process ends, however it
   ends (SIGKILL included), so a killed run never leaves the folder locked.
 
+  A remote run directory (`gs://...`) cannot be locked: object stores have no
+  `flock`. It is made, a warning says that concurrent runs in it are not detected,
+  and None is returned.
+
   Raises:
     TrainingError: another process holds the lock; the message gives its pid.
   """
-  import fcntl  # pylint: disable=g-import-not-at-top  # POSIX only.
-  run_dir = Path(run_dir)
+  run_dir = paths.as_path(run_dir)
   run_dir.mkdir(parents=True, exist_ok=True)
+  if isinstance(run_dir, paths.RemotePath):
+    logging.warning("%s: a remote run directory cannot be locked, so concurrent training runs "
+                    "in it are not detected (each would write its checkpoints there); run one "
+                    "at a time", run_dir)
+    return None
+  import fcntl  # pylint: disable=g-import-not-at-top  # POSIX only.
   lock = open(run_dir / LOCK_FILE, "a+", encoding="utf-8")  # pylint: disable=consider-using-with
   try:
     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -137,7 +148,7 @@ def prepare_run_dir(run_dir, config: config_lib.Config) -> None:
   of memory at a too large batch) takes the new config: nothing was trained with
   the old one.
   """
-  run_dir = Path(run_dir)
+  run_dir = paths.as_path(run_dir)
   run_dir.mkdir(parents=True, exist_ok=True)
   saved_path = run_dir / "config.json"
   if saved_path.exists():
@@ -155,7 +166,7 @@ def prepare_run_dir(run_dir, config: config_lib.Config) -> None:
     config_lib.save_config(config, saved_path)
 
 
-def _checkpoint_state(train_dir: Path):
+def _checkpoint_state(train_dir: paths.AnyPath):
   """The `checkpoint` state of `train_dir` (None if it has no checkpoint), repaired if need be.
 
   The state file names the checkpoints. TensorFlow reads an empty one as an error, a
@@ -244,7 +255,7 @@ class Trainer:
   def __init__(self, config: config_lib.Config, run_dir, strategy=None,
                mixed_precision: bool = False, max_consecutive_nonfinite: int = 20):
     self.config = config
-    self.run_dir = Path(run_dir)
+    self.run_dir = paths.as_path(run_dir)
     self.strategy = strategy or tf.distribute.get_strategy()
     self.max_consecutive_nonfinite = max_consecutive_nonfinite
     self.is_chief = _is_chief(self.strategy)
@@ -281,8 +292,9 @@ class Trainer:
       self._worker_scratch = tempfile.TemporaryDirectory(
           prefix=f"wave_music_vae_worker{self.strategy.cluster_resolver.task_id}_")
       checkpoint_dir = self._worker_scratch.name
-    if self.is_chief and Path(checkpoint_dir).is_dir():
-      _checkpoint_state(Path(checkpoint_dir))  # The manager reads it; repaired first if need be.
+    if self.is_chief and paths.as_path(checkpoint_dir).is_dir():
+      # The manager reads the checkpoint state: repaired first if need be.
+      _checkpoint_state(paths.as_path(checkpoint_dir))
     self.manager = tf.train.CheckpointManager(self.checkpoint, str(checkpoint_dir),
                                               max_to_keep=config.keep_checkpoints,
                                               step_counter=self.step)
@@ -316,7 +328,7 @@ class Trainer:
       return int(self.step.numpy())
     if candidates:
       raise TrainingError(f"{self.run_dir / 'train'}: every checkpoint is damaged "
-                          f"({', '.join(Path(p).name for p in candidates)}); start a new "
+                          f"({', '.join(paths.as_path(p).name for p in candidates)}); start a new "
                           "--run_dir")
     return int(self.step.numpy())
 
