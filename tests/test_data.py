@@ -1,5 +1,6 @@
 """Dataset layouts, the split by file, crops, skipping bad files, and TFRecords."""
 
+import collections
 import dataclasses
 import os
 from pathlib import Path
@@ -336,6 +337,34 @@ def test_long_files_are_read_in_windows(tmp_path):
     assert audio.shape[0] == 2 * SAMPLE_RATE_HZ
   whole, = list(data.decoded_songs(files, SAMPLE_RATE_HZ, data.SkippedFiles()))
   assert whole[0].shape[0] == 10 * SAMPLE_RATE_HZ
+
+
+def test_cache_keeps_whole_songs_and_reads_a_long_file_afresh_each_visit(tmp_path, monkeypatch):
+  """`--cache_decoded_audio` decodes a song once; a file over the window length is not kept
+  (tf.data's cache replayed its first window, so training saw only that part of a long mix)."""
+  soundfile.write(str(tmp_path / "song.wav"), synth_song(1.0), SAMPLE_RATE_HZ)
+  t = np.arange(10 * SAMPLE_RATE_HZ) / SAMPLE_RATE_HZ   # The level says where a window lies.
+  soundfile.write(str(tmp_path / "mix.wav"), (0.01 + 0.09 * t).astype(np.float32),
+                  SAMPLE_RATE_HZ, subtype="FLOAT")
+  (tmp_path / "broken.wav").write_bytes(b"RIFF not audio")
+  reads = collections.Counter()
+  read_audio = audio_io.read_audio
+  monkeypatch.setattr(audio_io, "read_audio", lambda path, *args: reads.update([Path(path).name])
+                      or read_audio(path, *args))
+  files = data.list_folder(tmp_path)
+  skipped = data.SkippedFiles()
+  songs = data.decoded_songs(files, SAMPLE_RATE_HZ, skipped, training=True, seed=3,
+                             max_decode_seconds=2.0, with_source=True, cache=True)
+  window_starts = set()
+  for _ in range(6):
+    for audio, _, source in songs:
+      if source == b"mix.wav":
+        assert audio.shape[0] == 2 * SAMPLE_RATE_HZ
+        window_starts.add(round(float(audio[0]), 2))
+      else:
+        assert audio.shape[0] == SAMPLE_RATE_HZ
+  assert reads["song.wav"] == 1 and reads["mix.wav"] == 6 and reads["broken.wav"] == 1
+  assert len(window_starts) == 6 and len(skipped) == 1
 
 
 def test_eval_takes_its_clips_through_the_whole_of_a_long_file(tmp_path, tiny_config, monkeypatch):

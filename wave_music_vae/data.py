@@ -304,7 +304,8 @@ MAX_DECODE_SECONDS = 600.0  # Longer files (DJ mixes) are read in windows of thi
 
 
 def _decoder(sample_rate_hz: int, skipped: SkippedFiles, training: bool, seed: int,
-             max_decode_seconds: float, eval_crops: Optional[Tuple[int, int]] = None):
+             max_decode_seconds: float, eval_crops: Optional[Tuple[int, int]] = None,
+             cache: bool = False):
   """py_function body: path -> (audio [n] float32, ok). Never raises.
 
   Files longer than `max_decode_seconds` are not decoded whole, so a 3-hour mix costs
@@ -317,8 +318,13 @@ def _decoder(sample_rate_hz: int, skipped: SkippedFiles, training: bool, seed: i
   (The length comes from the file's header, or ffmpeg's probe where libsndfile cannot
   read it; a file whose length neither tells, such as a FLAC written to a pipe, is read
   from its start, one window at most.)
+  With `cache`, a song read whole is kept in memory and returned again on later visits
+  (as is a file found unreadable), while a longer file's windows are read afresh on
+  each visit, so training still sees all of it. (tf.data's `cache()` cannot do this: it
+  would replay the one window of a long file that its first pass read.)
   """
   rng = np.random.default_rng(seed)
+  songs_read_whole = {}  # path -> samples, or None for an unreadable file.
 
   def spread_clips(path, total_seconds):
     clip_samples, count = eval_crops
@@ -342,26 +348,40 @@ def _decoder(sample_rate_hz: int, skipped: SkippedFiles, training: bool, seed: i
       raise first_error
     return np.concatenate(clips)
 
+  def read(path):
+    """(samples, whether they are the whole file)."""
+    offset, duration = 0.0, None
+    try:
+      total = audio_io.duration_seconds(path)
+    except audio_io.AudioReadError:
+      total = None  # read_audio below says why, if the file is not audio at all.
+    if total is None:
+      duration = max_decode_seconds
+    elif total > max_decode_seconds:
+      if eval_crops and not training:
+        return spread_clips(path, total), False
+      duration = max_decode_seconds
+      spare = total - max_decode_seconds
+      offset = float(rng.uniform(0.0, spare)) if training else spare / 2
+    audio = audio_io.read_audio(path, sample_rate_hz, offset, duration)
+    whole = duration is None or len(audio) < round(duration * sample_rate_hz)
+    return audio, whole
+
   def decode(path):
     path = os.fsdecode(path.numpy())  # The name's own bytes, UTF-8 or not.
+    if path in songs_read_whole:
+      audio = songs_read_whole[path]
+      return (audio, True) if audio is not None else (np.zeros([0], np.float32), False)
     try:
-      offset, duration = 0.0, None
-      try:
-        total = audio_io.duration_seconds(path)
-      except audio_io.AudioReadError:
-        total = None  # read_audio below says why, if the file is not audio at all.
-      if total is None:
-        duration = max_decode_seconds
-      elif total > max_decode_seconds:
-        if eval_crops and not training:
-          return spread_clips(path, total), True
-        duration = max_decode_seconds
-        spare = total - max_decode_seconds
-        offset = float(rng.uniform(0.0, spare)) if training else spare / 2
-      return audio_io.read_audio(path, sample_rate_hz, offset, duration), True
+      audio, whole = read(path)
     except audio_io.AudioReadError as e:
       skipped.add(path, str(e))
+      if cache:
+        songs_read_whole[path] = None
       return np.zeros([0], np.float32), False
+    if cache and whole:
+      songs_read_whole[path] = audio
+    return audio, True
   return decode
 
 
@@ -370,15 +390,17 @@ def decoded_songs(files: List[AudioFile], sample_rate_hz: int, skipped: SkippedF
                   max_decode_seconds: float = MAX_DECODE_SECONDS,
                   with_source: bool = False,
                   eval_crops: Optional[Tuple[int, int]] = None,
-                  shuffle: bool = False) -> tf.data.Dataset:
+                  shuffle: bool = False, cache: bool = False) -> tf.data.Dataset:
   """Dataset of (audio [n] float32, label) per readable file, decoded in parallel;
   with `with_source`, (audio, label, source): the file's relative path as bytes.
   `eval_crops`: see `_decoder` (how eval reads files longer than `max_decode_seconds`).
   `shuffle`: the files come in a new order (from `seed`) each pass; they are shuffled
-  before decoding, so only the songs being decoded are held, never the whole set."""
+  before decoding, so only the songs being decoded are held, never the whole set.
+  `cache`: songs read whole are decoded once and kept in memory (see `_decoder`)."""
   if not files:
     raise DataError("no audio files to read")
-  decode = _decoder(sample_rate_hz, skipped, training, seed, max_decode_seconds, eval_crops)
+  decode = _decoder(sample_rate_hz, skipped, training, seed, max_decode_seconds, eval_crops,
+                    cache)
 
   def load(path, label, source):
     audio, ok = tf.py_function(decode, [path], [tf.float32, tf.bool])
@@ -408,9 +430,8 @@ def folder_dataset(files: List[AudioFile], config, split: str, skipped: SkippedF
     config: a `Config` (rate, clip length, clips per file, batch size, shuffle).
     split: 'train' (shuffled, random crops, repeated) or 'eval' (fixed crops, once).
     skipped: collects unreadable files.
-    cache: keep decoded songs in memory after the first pass (small datasets). A file
-      longer than MAX_DECODE_SECONDS keeps the one window its first pass read, so
-      training then sees only that part of it; leave caching off for long mixes.
+    cache: keep decoded songs in memory after their first read (small datasets). A file
+      longer than MAX_DECODE_SECONDS is not kept: its windows are read afresh each visit.
     batch_size: defaults to config.batch_size. Eval keeps a last partial batch.
     repeat: defaults to True for train, False for eval.
     with_source: each batch also has `source`, the clips' files' relative paths (bytes),
@@ -421,17 +442,12 @@ def folder_dataset(files: List[AudioFile], config, split: str, skipped: SkippedF
   training = split == "train"
   repeat = training if repeat is None else repeat
   batch_size = batch_size or config.batch_size
-  # Training shuffles the file list before decoding (so memory holds the songs being
-  # decoded, not every song); with `cache` every song is held anyway, and the cached
-  # songs are shuffled instead (a cache replays its first order).
+  # Training shuffles the file list before decoding, so memory holds the songs being
+  # decoded (and, with `cache`, the songs kept), not a buffer of every song.
   ds = decoded_songs(files, config.sample_rate_hz, skipped, training, config.seed,
                      MAX_DECODE_SECONDS, with_source=True,
                      eval_crops=(config.clip_samples, config.clips_per_file),
-                     shuffle=training and not cache)
-  if cache:
-    ds = ds.cache()
-  if training and cache:
-    ds = ds.shuffle(len(files), seed=config.seed, reshuffle_each_iteration=True)
+                     shuffle=training, cache=cache)
   if repeat:
     ds = ds.repeat()
   if training:

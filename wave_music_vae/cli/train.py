@@ -40,9 +40,9 @@ flags.DEFINE_integer("eval_num_batches", 50, "Batches in the eval pass (0: the w
 flags.DEFINE_bool("mixed_precision", False, "Compute in float16 on a GPU (mixed_float16).")
 flags.DEFINE_string("tpu", "", "TPU name or address: train with TPUStrategy.")
 flags.DEFINE_bool("cache_decoded_audio", False,
-                  "Keep decoded songs in memory after the first pass (small datasets; a file "
-                  "over 10 minutes keeps only the window first read, so leave it off for long "
-                  "mixes).")
+                  "Keep decoded songs in memory after their first read (small datasets; "
+                  "files over 10 minutes are not kept: their windows are read afresh on "
+                  "each visit).")
 flags.DEFINE_string("warm_start_from", None,
                     "Start a new run from this trained model's weights and step: a shipped "
                     "checkpoint folder, a run directory or a ckpt-N prefix.")
