@@ -11,6 +11,8 @@ Follows the documented mapping (https://www.tensorflow.org/tfx/serving/api_rest)
   * DT_STRING values are UTF-8 JSON strings, or `{"b64": ...}` for binary data.
     Output tensors whose name ends in `_bytes` are sent back as `{"b64": ...}`.
   * Numbers take the signature's dtype; `NaN` and `Infinity` tokens are allowed.
+  * A signature without inputs cannot be called ("Failed to get input map for
+    signature", tensorflow_serving/util/json_tensor.cc; tensorflow/serving#1676).
 This is a model of the server's JSON handling, not a server: it lets a test run a
 request body, built exactly as a client sends it, through a loaded signature.
 """
@@ -53,6 +55,8 @@ def request_tensors(body: Mapping, input_specs: Mapping) -> Tuple[Dict[str, np.n
   `input_specs` maps each input name of the signature to its `tf.TensorSpec`.
   """
   names = sorted(input_specs)
+  if not names:
+    raise ValueError("Failed to get input map for signature (it has no inputs)")
   if ("instances" in body) == ("inputs" in body):
     raise ValueError('a predict request needs exactly one of "instances" or "inputs"')
   if "instances" in body:

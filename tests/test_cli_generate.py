@@ -169,6 +169,8 @@ def test_bad_input_file_is_one_line_naming_it(run_dir, tmp_path):
     (["--mode=reconstruct", "--max_seconds=inf"], "--max_seconds must be a positive, finite"),
     (["--mode=sample", "--temperature=1e39"], "--temperature must be in (0, 100]"),
     (["--mode=sample", "--seed=9223372036854775808"], "--seed must be in [0, 2**31 - 1]"),
+    (["--mode=sample", "--griffin_lim_iters=1001"],
+     "--griffin_lim_iters must be in [1, 1000] (an export refuses more)"),
     (["--mode=sample", "--num_outputs=65", "--plot"],
      "--plot draws one panel per output; at most 64 (got --num_outputs=65)"),
 ])

@@ -14,6 +14,8 @@ import re
 import shutil
 import subprocess
 import sys
+import types
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +57,7 @@ SIGNATURES = {
                "flatten_factor", "waveform"], ["waveform", "z"]),
     "tweak_wav": (["attribute", "attribute_amount", "dimension_values", "dimensions",
                    "flatten_factor", "wav_bytes"], ["waveform_bytes", "z"]),
-    "metadata": ([], ["attribute_names", "attribute_vectors", "clip_samples", "config_json",
+    "metadata": (["unused"], ["attribute_names", "attribute_vectors", "clip_samples", "config_json",
                       "griffin_lim_iters", "min_samples", "package_version", "sample_rate_hz",
                       "z_size"]),
 }
@@ -165,6 +167,41 @@ def test_command_never_overwrites_a_version(exported):
   assert sorted(p.name for p in exported.model_dir.iterdir()) == ["3", "4"]
 
 
+def test_export_to_a_remote_folder_and_generate_from_it(keras_model, tmp_path, monkeypatch):
+  """`gs://` and the like go through tf.io.gfile (in-process `ram://` here): `Path` would fold
+  the `//` and write a local folder named `gs:`."""
+  monkeypatch.chdir(tmp_path)
+  root = f"ram://exports-{uuid.uuid4().hex}"
+  assert str(export.export_model(keras_model, root, "m")) == f"{root}/m/1"
+  assert str(export.export_model(keras_model, root + "/", "m")) == f"{root}/m/2"
+  assert export.existing_versions(f"{root}/m") == [1, 2]
+  assert sorted(tf.io.gfile.listdir(f"{root}/m")) == ["1", "2"]   # No staging folder left.
+  assert tf.io.gfile.exists(f"{root}/m/2/{export.EXTRA_ASSETS_DIR}/config.json")
+  backend = export.load_export(f"{root}/m")
+  assert backend.source == f"{root}/m/2" and backend.config == keras_model.config
+  clip = synth_song(1.0, seed=3)[None]
+  np.testing.assert_allclose(backend.encode(clip)[1], keras_model.model.encode(clip)[1],
+                             atol=1e-5)
+  with pytest.raises(export.ExportError, match="already exists"):
+    export.export_model(keras_model, root, "m", version=2)
+  assert list(tmp_path.iterdir()) == []
+
+
+def test_a_version_that_appears_during_the_export_is_not_replaced(keras_model, tmp_path,
+                                                                  monkeypatch):
+  """os.rename silently replaces an empty folder: the export checks again before moving."""
+  save = tf.saved_model.save
+
+  def save_then_another_export_claims_version_1(*args, **kwargs):
+    save(*args, **kwargs)
+    (tmp_path / "m" / "1").mkdir()
+  monkeypatch.setattr(tf.saved_model, "save", save_then_another_export_claims_version_1)
+  with pytest.raises(export.ExportError, match="1 already exists"):
+    export.export_model(keras_model, tmp_path, "m")
+  assert [p.name for p in (tmp_path / "m").iterdir()] == ["1"]    # Staging removed.
+  assert list((tmp_path / "m" / "1").iterdir()) == []
+
+
 def test_export_model_refuses_bad_versions_and_names(tmp_path, keras_model):
   (tmp_path / "m" / "2").mkdir(parents=True)
   (tmp_path / "m" / "notes").mkdir()
@@ -181,6 +218,9 @@ def test_export_model_refuses_bad_versions_and_names(tmp_path, keras_model):
       export.export_model(keras_model, tmp_path, name)
   assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [".partial-7-0a1b2c3d", "2",
                                                                  "notes"]
+  (tmp_path / "file").write_text("not a folder")
+  with pytest.raises(export.ExportError, match="file: a file, not a folder of versions"):
+    export.version_path(tmp_path, "file")
 
 
 FRESH_PROCESS = r'''
@@ -191,7 +231,7 @@ import tensorflow as tf
 export_dir, inputs_path, outputs_path = sys.argv[1:]
 x = dict(np.load(inputs_path))
 signatures = tf.saved_model.load(export_dir).signatures
-rate = int(signatures["metadata"]()["sample_rate_hz"])
+rate = int(signatures["metadata"](unused=tf.constant(0))["sample_rate_hz"])
 
 
 def wav(rows):
@@ -208,7 +248,7 @@ c = tf.constant
 edits = dict(dimensions=c([1], tf.int32), dimension_values=c([2.5]), flatten_factor=c(0.5),
              attribute=c("high"), attribute_amount=c(1.0))
 calls = {
-    "metadata": {},
+    "metadata": dict(unused=c(0)),
     "encode": dict(waveform=c(x["long"])),
     "encode_wav": dict(wav_bytes=wav(x["long"])),
     "encode_refined": dict(waveform=c(x["long"]), refine_steps=c(5)),
@@ -464,6 +504,26 @@ def test_rest_b64_form_through_serving_default(backend, tmp_path):
   assert _predict(backend.signatures["serving_default"], named) == response
   columnar = _predict(backend.signatures["serving_default"], {"inputs": [request["instances"][0]]})
   assert columnar["outputs"] == response["predictions"]
+
+
+def test_rest_metadata_takes_an_unused_input_since_tf_serving_needs_one(backend):
+  """TF Serving's REST API refuses a signature without inputs (tensorflow/serving#1676)."""
+  with pytest.raises(ValueError, match="Failed to get input map"):
+    serving_json.request_tensors({"inputs": {}}, {})
+  response = _predict(backend.signatures["metadata"],
+                      {"signature_name": "metadata", "inputs": {"unused": 0}})
+  assert response["outputs"]["sample_rate_hz"] == backend.config.sample_rate_hz
+  assert response["outputs"]["attribute_names"] == ["high", "low"]
+
+
+def test_an_export_whose_metadata_takes_no_input_still_loads(backend):
+  """Exports made before `metadata` took its `unused` input."""
+  current = backend.signatures["metadata"]
+  input_less = tf.function(lambda: current(unused=tf.constant(0)),
+                           input_signature=[]).get_concrete_function()
+  saved = types.SimpleNamespace(signatures={**backend.signatures, "metadata": input_less})
+  older = export.SavedModelBackend(saved, backend.directory)
+  assert older.config == backend.config and older.attributes.keys() == {"high", "low"}
 
 
 def test_rest_nan_tokens_get_the_signatures_error(backend):

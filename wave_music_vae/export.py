@@ -69,6 +69,7 @@ import math
 import os
 import re
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Dict, Optional
@@ -81,6 +82,7 @@ from wave_music_vae import audio_io
 from wave_music_vae import checkpoints
 from wave_music_vae import config as config_lib
 from wave_music_vae import latent
+from wave_music_vae import paths
 from wave_music_vae import refinement
 
 DEFAULT_MODEL_NAME = "wave_music_vae"
@@ -484,9 +486,14 @@ class ServingModule(tf.Module):
                               dimension_values, flatten_factor, attribute, attribute_amount)
     return {"waveform_bytes": self._wav_bytes(waveform), "z": z}
 
-  @tf.function(input_signature=[])
-  def metadata(self):
-    """What a consumer needs besides the signatures: config, rates, sizes, attributes."""
+  @tf.function(input_signature=[_spec(tf.int32, "unused")])
+  def metadata(self, unused):
+    """What a consumer needs besides the signatures: config, rates, sizes, attributes.
+
+    `unused` is ignored (send 0): TF Serving's REST API refuses to call a signature that
+    has no inputs (tensorflow/serving#1676).
+    """
+    del unused
     config = self._config
     return {
         "config_json": tf.constant(self._config_json),
@@ -512,59 +519,113 @@ class ServingModule(tf.Module):
 
 def existing_versions(model_dir) -> list:
   """Sorted integer versions under `model_dir` (sub-folders named by an integer)."""
-  model_dir = Path(model_dir)
+  model_dir = paths.as_path(model_dir)
   if not model_dir.is_dir():
     return []
   return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
 
 
-def version_path(export_dir, model_name: str, version: Optional[int] = None) -> Path:
+def version_path(export_dir, model_name: str, version: Optional[int] = None) -> paths.AnyPath:
   """`export_dir/model_name/version`, checked to be new; `version` defaults to the next one.
+  `export_dir` may be remote (`gs://...`).
 
-  Raises `ExportError` for a bad name or version, or a version that already exists.
+  Raises `ExportError` for a bad name or version, a version that already exists, or a
+  model folder that is a file.
   """
   if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", model_name) or model_name.isdigit():
     raise ExportError(f"bad model name {model_name!r}: use letters, digits, '.', '_' or '-', "
                       "not starting with '.' and not only digits")
-  model_dir = Path(export_dir) / model_name
+  model_dir = paths.as_path(export_dir) / model_name
+  if model_dir.exists() and not model_dir.is_dir():
+    raise ExportError(f"{model_dir}: a file, not a folder of versions")
   if version is None:
     version = max(existing_versions(model_dir), default=0) + 1
   if not 1 <= version < 2 ** 63:  # TF Serving reads versions as int64.
     raise ExportError(f"bad version {version}: versions are positive integers below 2**63")
   target = model_dir / str(version)
-  if target.exists():
-    raise ExportError(f"{target} already exists; an exported version is never overwritten "
-                      f"(leave the version out to write {max(existing_versions(model_dir)) + 1})")
+  _check_new(target)
   return target
 
 
+def _check_new(target: paths.AnyPath) -> None:
+  if target.exists():
+    raise ExportError(f"{target} already exists; an exported version is never overwritten "
+                      f"(leave the version out to write {max(existing_versions(target.parent)) + 1})")
+
+
+def _write_export(loaded: checkpoints.LoadedModel, folder: Path) -> None:
+  """The SavedModel of `loaded`, with its config and attribute vectors, in local `folder`."""
+  module = ServingModule(loaded)
+  tf.saved_model.save(module, str(folder), signatures=module.signatures())
+  extra = folder / EXTRA_ASSETS_DIR
+  extra.mkdir()
+  config_lib.save_config(loaded.config, extra / "config.json")
+  (extra / checkpoints.ATTRIBUTES_FILE).write_text(json.dumps(
+      {"labels": {k: [float(x) for x in v] for k, v in loaded.attributes.items()},
+       "package_version": __version__, "source": loaded.source}, indent=1))
+
+
+def _move_into_place(staging: Path, target: Path) -> None:
+  """Renames the finished export to `target`: a server watching the model folder sees the
+  whole version at once. Refuses to replace anything there."""
+  _check_new(target)   # os.rename would silently replace an empty folder.
+  try:
+    os.rename(staging, target)
+  except OSError as e:   # Another export wrote this version meanwhile.
+    raise ExportError(f"{target}: appeared during the export, which was not moved there "
+                      f"({e.strerror or e}); export again for the next version") from None
+
+
+def _upload(staging: Path, target: paths.RemotePath) -> None:
+  """Copies the finished export to remote `target` (`gs://...`), `saved_model.pb` last.
+
+  An object store has no folder rename, so a server may list the version before it is
+  complete; without `saved_model.pb` it cannot load it, and retries as its
+  `--max_num_load_retries` allows.
+  A failed upload deletes what it copied.
+  """
+  _check_new(target)
+  files = sorted((path for path in staging.rglob("*") if path.is_file()),
+                 key=lambda path: (path.name == SAVED_MODEL_FILE, str(path)))
+  copied = []
+  try:
+    for path in files:
+      destination = target.joinpath(*path.relative_to(staging).parts)
+      destination.parent.mkdir(parents=True, exist_ok=True)
+      tf.io.gfile.copy(str(path), str(destination), overwrite=False)
+      copied.append(destination)
+  except BaseException:
+    for destination in copied:
+      destination.unlink()
+    raise
+
+
 def export_model(loaded: checkpoints.LoadedModel, export_dir, model_name: str = DEFAULT_MODEL_NAME,
-                 version: Optional[int] = None) -> Path:
+                 version: Optional[int] = None) -> paths.AnyPath:
   """Writes `loaded` as `export_dir/model_name/version/` (saved_model.pb + variables/).
 
   `version` defaults to one above the highest present (1 in an empty folder). An
-  existing version is never overwritten. The export is written to a hidden folder
-  beside it and renamed into place, so a server watching `export_dir` never sees half
-  an export. Returns the version folder.
+  existing version is never overwritten. On a local disk the export is written to a
+  hidden folder beside it and renamed into place, so a server watching `export_dir`
+  never sees half an export; a remote `export_dir` (`gs://...`) gets it copied from a
+  local temporary folder (see `_upload`). Returns the version folder.
   """
   target = version_path(export_dir, model_name, version)
-  model_dir = target.parent
-  model_dir.mkdir(parents=True, exist_ok=True)
-  staging = model_dir / f".partial-{target.name}-{uuid.uuid4().hex[:8]}"
-  staging.mkdir()
+  remote = isinstance(target, paths.RemotePath)
+  if remote:
+    staging = Path(tempfile.mkdtemp(prefix="wave_music_vae_export-"))
+  else:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".partial-{target.name}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
   try:
-    module = ServingModule(loaded)
-    tf.saved_model.save(module, str(staging), signatures=module.signatures())
-    extra = staging / EXTRA_ASSETS_DIR
-    extra.mkdir()
-    config_lib.save_config(loaded.config, extra / "config.json")
-    (extra / checkpoints.ATTRIBUTES_FILE).write_text(json.dumps(
-        {"labels": {k: [float(x) for x in v] for k, v in loaded.attributes.items()},
-         "package_version": __version__, "source": loaded.source}, indent=1))
-    os.rename(staging, target)   # Fails, rather than replaces, if target appeared meanwhile.
-  except BaseException:
+    _write_export(loaded, staging)
+    if remote:
+      _upload(staging, target)
+    else:
+      _move_into_place(staging, target)
+  finally:
     shutil.rmtree(staging, ignore_errors=True)
-    raise
   return target
 
 
@@ -587,7 +648,11 @@ class SavedModelBackend:
     self.signatures = saved_model.signatures
     self.directory = directory
     self.source = str(directory)
-    metadata = {k: v.numpy() for k, v in self.signatures["metadata"]().items()}
+    metadata_signature = self.signatures["metadata"]
+    # Exports made before `metadata` took its `unused` input take none.
+    inputs = ({"unused": tf.constant(0)} if metadata_signature.structured_input_signature[1]
+              else {})
+    metadata = {k: v.numpy() for k, v in metadata_signature(**inputs).items()}
     self.config = config_lib.Config.from_dict(json.loads(metadata["config_json"].decode()))
     # pylint: disable-next=protected-access
     checkpoints.check_same_config(self.config, config, self.source)
@@ -628,9 +693,9 @@ class SavedModelBackend:
     return outputs["waveform"], outputs["log_mel"]
 
 
-def version_folder(path) -> Path:
+def version_folder(path) -> paths.AnyPath:
   """`path` if it is an export's version folder, else the highest version inside it."""
-  path = Path(path)
+  path = paths.as_path(path)
   if (path / SAVED_MODEL_FILE).is_file():
     return path
   versions = [v for v in existing_versions(path) if (path / str(v) / SAVED_MODEL_FILE).is_file()]

@@ -32,6 +32,7 @@ from absl import flags
 
 from wave_music_vae import audio_io
 from wave_music_vae import checkpoints
+from wave_music_vae import export
 from wave_music_vae import generation
 from wave_music_vae import inference
 from wave_music_vae import latent
@@ -126,8 +127,10 @@ def _check_flags(mode: str) -> None:
     raise common.UsageError("--flatten must be in [0, 1]")
   if FLAGS.max_seconds is not None and not 0 < FLAGS.max_seconds < math.inf:
     raise common.UsageError("--max_seconds must be a positive, finite number of seconds")
-  if FLAGS.griffin_lim_iters is not None and FLAGS.griffin_lim_iters < 1:
-    raise common.UsageError("--griffin_lim_iters must be at least 1")
+  if FLAGS.griffin_lim_iters is not None and not (
+      1 <= FLAGS.griffin_lim_iters <= export.MAX_GRIFFIN_LIM_ITERS):
+    raise common.UsageError(f"--griffin_lim_iters must be in [1, {export.MAX_GRIFFIN_LIM_ITERS}] "
+                            "(an export refuses more)")
   if not 0 <= FLAGS.refine_steps <= refinement.MAX_STEPS:
     raise common.UsageError(f"--refine_steps must be in [0, {refinement.MAX_STEPS}]")
   if FLAGS.plot and FLAGS.num_outputs > plotting.MAX_PANELS:
