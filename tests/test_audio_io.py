@@ -145,6 +145,34 @@ def test_write_round_trip_and_no_overwrite(tmp_path, suffix):
   assert list(tmp_path.iterdir()) == [path]  # no partial file left behind
 
 
+@pytest.mark.parametrize("suffix", [".wav", ".flac"])
+def test_16_bit_writes_round_to_the_nearest_step(tmp_path, suffix):
+  """libsndfile rounds WAV samples down (silence came out as -1s, half a step of DC)."""
+  step = 1 / audio_io.PCM_16_FULL_SCALE
+  values = np.array([0.0, 1e-6, -1e-6, 0.3 * step, -0.3 * step, 0.7 * step, -0.7 * step, 0.5,
+                     -0.5, 1.0, -1.0], np.float32)
+  path = audio_io.write_audio(tmp_path / f"out{suffix}", values, RATE)
+  written, _ = soundfile.read(str(path), dtype="int16")
+  np.testing.assert_array_equal(written, [0, 0, 0, 0, 0, 1, -1, 16384, -16384, 32767, -32767])
+
+
+def test_mp3_keeps_the_band_up_to_the_nyquist_frequency(tmp_path):
+  """ffmpeg's default MP3 at 22050 Hz mono is 32 kb/s, which cut everything above ~9 kHz."""
+  rng = np.random.default_rng(0)
+  noise = (0.3 * rng.standard_normal(3 * RATE)).astype(np.float32)
+  path = audio_io.write_audio(tmp_path / "noise.mp3", noise, RATE)
+  back = audio_io.read_audio(path, RATE)
+
+  def band_power(x, low_hz, high_hz):
+    spectrum = np.abs(np.fft.rfft(x[:2 * RATE])) ** 2
+    hz = np.fft.rfftfreq(2 * RATE, 1 / RATE)
+    return spectrum[(hz >= low_hz) & (hz < high_hz)].mean()
+  offset = np.argmax(np.correlate(back[:4096], noise[:1024], "valid"))   # The encoder's delay.
+  back = back[offset:]
+  loss_db = 10 * np.log10(band_power(noise, 9000, 10500) / band_power(back, 9000, 10500))
+  assert loss_db < 3, f"9-10.5 kHz lost {loss_db:.1f} dB"
+
+
 def test_failed_write_leaves_nothing(tmp_path):
   with pytest.raises(audio_io.AudioWriteError):
     audio_io.write_audio(tmp_path / "missing_dir" / "x.wav", analytic(RATE), RATE)

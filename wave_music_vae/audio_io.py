@@ -42,6 +42,8 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".au", ".snd", ".ai
 _TFIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3")
 _SOUNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".au", ".snd", ".aif", ".aiff", ".mp3")
 _SOUNDFILE_WRITE_FORMATS = {".wav": "PCM_16", ".flac": "PCM_16"}
+PCM_16_FULL_SCALE = 32767  # libsndfile's float -> 16-bit scale.
+_FFMPEG_ENCODER_OPTIONS = {".mp3": ["-codec:a", "libmp3lame", "-q:a", "2"]}
 # tensorflow-io's AudioIOTensor is not thread-safe: decoded in parallel (tf.data's
 # parallel map), one file now and then comes back with another file's samples.
 _TFIO_LOCK = threading.Lock()
@@ -277,9 +279,12 @@ def limit_peaks(waveforms: np.ndarray, peak: float = PEAK_LIMIT) -> np.ndarray:
 def write_audio(path, waveform: np.ndarray, sample_rate_hz: int, overwrite: bool = False) -> Path:
   """Writes float32 mono [samples] to `path`; the format follows the extension.
 
-  WAV and FLAC are 16-bit PCM through libsndfile; MP3, Ogg, Opus and M4A go through
-  ffmpeg. The file is written under a temporary name and renamed into place, so a
-  failed write leaves nothing behind. An existing file is kept unless `overwrite`.
+  WAV and FLAC are 16-bit PCM through libsndfile, rounded to the nearest step here
+  (libsndfile's own conversion rounds WAV samples down: half a step of DC, and silence
+  written as -1s); MP3 (LAME VBR quality 2: ffmpeg's default of 32 kb/s at 22050 Hz
+  cut everything above 9 kHz), Ogg, Opus and M4A go through ffmpeg. The file is
+  written under a temporary name and renamed into place, so a failed write leaves
+  nothing behind. An existing file is kept unless `overwrite`.
   """
   path = Path(path)
   if path.exists() and not overwrite:
@@ -290,13 +295,16 @@ def write_audio(path, waveform: np.ndarray, sample_rate_hz: int, overwrite: bool
   try:
     import soundfile  # pylint: disable=g-import-not-at-top
     if suffix in _SOUNDFILE_WRITE_FORMATS:
-      soundfile.write(os.fsencode(tmp), waveform, sample_rate_hz, subtype=_SOUNDFILE_WRITE_FORMATS[suffix])
+      pcm_16 = np.round(waveform * PCM_16_FULL_SCALE).astype(np.int16)
+      soundfile.write(os.fsencode(tmp), pcm_16, sample_rate_hz,
+                      subtype=_SOUNDFILE_WRITE_FORMATS[suffix])
     else:
       with tempfile.TemporaryDirectory() as work:
         wav = Path(work) / "in.wav"
         soundfile.write(os.fsencode(wav), waveform, sample_rate_hz, subtype="FLOAT")
         result = subprocess.run(
-            [ffmpeg_binary(), "-nostdin", "-v", "error", "-y", "-i", str(wav), "-f",
+            [ffmpeg_binary(), "-nostdin", "-v", "error", "-y", "-i", str(wav),
+             *_FFMPEG_ENCODER_OPTIONS.get(suffix, []), "-f",
              {".mp3": "mp3", ".ogg": "ogg", ".opus": "opus", ".m4a": "ipod"}.get(suffix, "wav"),
              str(tmp)], capture_output=True, check=False)
         if result.returncode != 0:
