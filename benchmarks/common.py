@@ -122,7 +122,8 @@ def write_song(path, seconds: float, seed: int = 0, sample_rate_hz: int = SOURCE
 def folder_songs(folder, max_files: int) -> List[Path]:
   """Up to `max_files` audio files below `folder`, sorted, for runs on the user's own music."""
   from wave_music_vae import audio_io  # pylint: disable=g-import-not-at-top
-  files = sorted(p for p in Path(folder).rglob("*")
+  folder = Path(folder).expanduser()   # `--folder=~/music`: the shell leaves that `~` alone.
+  files = sorted(p for p in folder.rglob("*")
                  if p.is_file() and p.suffix.lower() in audio_io.AUDIO_EXTENSIONS)
   if not files:
     raise SystemExit(f"{folder}: no audio files")
