@@ -339,9 +339,10 @@ def test_long_files_are_read_in_windows(tmp_path):
   assert whole[0].shape[0] == 10 * SAMPLE_RATE_HZ
 
 
-def test_cache_keeps_whole_songs_and_reads_a_long_file_afresh_each_visit(tmp_path, monkeypatch):
-  """`--cache_decoded_audio` decodes a song once; a file over the window length is not kept
-  (tf.data's cache replayed its first window, so training saw only that part of a long mix)."""
+def test_cache_keeps_songs_and_each_window_of_a_long_file(tmp_path, monkeypatch):
+  """`--cache_decoded_audio` decodes a song once, and a file over the window length window
+  by window, over a grid that covers all of it (tf.data's cache replayed the first window
+  read, so training saw only that part of a long mix)."""
   soundfile.write(str(tmp_path / "song.wav"), synth_song(1.0), SAMPLE_RATE_HZ)
   t = np.arange(10 * SAMPLE_RATE_HZ) / SAMPLE_RATE_HZ   # The level says where a window lies.
   soundfile.write(str(tmp_path / "mix.wav"), (0.01 + 0.09 * t).astype(np.float32),
@@ -356,15 +357,16 @@ def test_cache_keeps_whole_songs_and_reads_a_long_file_afresh_each_visit(tmp_pat
   songs = data.decoded_songs(files, SAMPLE_RATE_HZ, skipped, training=True, seed=3,
                              max_decode_seconds=2.0, with_source=True, cache=True)
   window_starts = set()
-  for _ in range(6):
+  for _ in range(40):
     for audio, _, source in songs:
       if source == b"mix.wav":
         assert audio.shape[0] == 2 * SAMPLE_RATE_HZ
-        window_starts.add(round(float(audio[0]), 2))
+        window_starts.add(round((float(audio[0]) - 0.01) / 0.09, 2))   # Seconds.
       else:
         assert audio.shape[0] == SAMPLE_RATE_HZ
-  assert reads["song.wav"] == 1 and reads["mix.wav"] == 6 and reads["broken.wav"] == 1
-  assert len(window_starts) == 6 and len(skipped) == 1
+  # Windows of 2 s every 1 s: 0, 1, ..., 8 s, each read once however often it was drawn.
+  assert window_starts == set(np.arange(9.0)) and reads["mix.wav"] == 9
+  assert reads["song.wav"] == 1 and reads["broken.wav"] == 1 and len(skipped) == 1
 
 
 def test_eval_takes_its_clips_through_the_whole_of_a_long_file(tmp_path, tiny_config, monkeypatch):

@@ -34,6 +34,7 @@ import functools
 import hashlib
 import itertools
 import logging
+import math
 import os
 import posixpath
 import threading
@@ -318,13 +319,15 @@ def _decoder(sample_rate_hz: int, skipped: SkippedFiles, training: bool, seed: i
   (The length comes from the file's header, or ffmpeg's probe where libsndfile cannot
   read it; a file whose length neither tells, such as a FLAC written to a pipe, is read
   from its start, one window at most.)
-  With `cache`, a song read whole is kept in memory and returned again on later visits
-  (as is a file found unreadable), while a longer file's windows are read afresh on
-  each visit, so training still sees all of it. (tf.data's `cache()` cannot do this: it
-  would replay the one window of a long file that its first pass read.)
+  With `cache`, what is read is kept in memory and returned again on later visits: a
+  song, or one of a long file's training windows (a grid of them: see
+  `training_window`), so training still sees all of a long file; a file found
+  unreadable is not tried again. (tf.data's `cache()` would replay the one window of a
+  long file that its first pass read.)
   """
   rng = np.random.default_rng(seed)
-  songs_read_whole = {}  # path -> samples, or None for an unreadable file.
+  kept = {}            # path or (path, window) -> samples, with `cache`.
+  unreadable = set()   # With `cache`.
 
   def spread_clips(path, total_seconds):
     clip_samples, count = eval_crops
@@ -348,40 +351,59 @@ def _decoder(sample_rate_hz: int, skipped: SkippedFiles, training: bool, seed: i
       raise first_error
     return np.concatenate(clips)
 
-  def read(path):
-    """(samples, whether they are the whole file)."""
-    offset, duration = 0.0, None
+  def training_window(total_seconds):
+    """(offset in seconds, its window number or None) of a long file's training window: a
+    random offset; with `cache`, one of a grid of windows overlapping by half (so every
+    clip of up to half a window lies whole in one), each kept once read."""
+    spare = total_seconds - max_decode_seconds
+    if not cache:
+      return float(rng.uniform(0.0, spare)), None
+    hop = max_decode_seconds / 2
+    window = int(rng.integers(math.ceil(spare / hop) + 1))
+    return min(window * hop, spare), window
+
+  def plan(path):
+    """What to read of `path`: (offset s, duration s or None for the whole file, key to
+    keep the samples under with `cache`, or None not to keep them)."""
     try:
       total = audio_io.duration_seconds(path)
     except audio_io.AudioReadError:
-      total = None  # read_audio below says why, if the file is not audio at all.
+      total = None  # read_audio says why, if the file is not audio at all.
     if total is None:
-      duration = max_decode_seconds
-    elif total > max_decode_seconds:
-      if eval_crops and not training:
-        return spread_clips(path, total), False
-      duration = max_decode_seconds
-      spare = total - max_decode_seconds
-      offset = float(rng.uniform(0.0, spare)) if training else spare / 2
+      return 0.0, max_decode_seconds, None   # Kept below if it turns out to be whole.
+    if total <= max_decode_seconds:
+      return 0.0, None, path
+    if eval_crops and not training:
+      return None, total, None                # spread_clips
+    if not training:
+      return (total - max_decode_seconds) / 2, max_decode_seconds, (path, "middle")
+    offset, window = training_window(total)
+    return offset, max_decode_seconds, None if window is None else (path, window)
+
+  def read(path):
+    offset, duration, key = plan(path)
+    if key in kept:
+      return kept[key]
+    if offset is None:
+      return spread_clips(path, duration)
     audio = audio_io.read_audio(path, sample_rate_hz, offset, duration)
-    whole = duration is None or len(audio) < round(duration * sample_rate_hz)
-    return audio, whole
+    if key is None and duration is not None and len(audio) < round(duration * sample_rate_hz):
+      key = path   # A file of unknown length that was read whole.
+    if cache and key is not None:
+      kept[key] = audio
+    return audio
 
   def decode(path):
     path = os.fsdecode(path.numpy())  # The name's own bytes, UTF-8 or not.
-    if path in songs_read_whole:
-      audio = songs_read_whole[path]
-      return (audio, True) if audio is not None else (np.zeros([0], np.float32), False)
+    if path in unreadable:
+      return np.zeros([0], np.float32), False
     try:
-      audio, whole = read(path)
+      return read(path), True
     except audio_io.AudioReadError as e:
       skipped.add(path, str(e))
       if cache:
-        songs_read_whole[path] = None
+        unreadable.add(path)
       return np.zeros([0], np.float32), False
-    if cache and whole:
-      songs_read_whole[path] = audio
-    return audio, True
   return decode
 
 
@@ -396,7 +418,7 @@ def decoded_songs(files: List[AudioFile], sample_rate_hz: int, skipped: SkippedF
   `eval_crops`: see `_decoder` (how eval reads files longer than `max_decode_seconds`).
   `shuffle`: the files come in a new order (from `seed`) each pass; they are shuffled
   before decoding, so only the songs being decoded are held, never the whole set.
-  `cache`: songs read whole are decoded once and kept in memory (see `_decoder`)."""
+  `cache`: what is read is decoded once and kept in memory (see `_decoder`)."""
   if not files:
     raise DataError("no audio files to read")
   decode = _decoder(sample_rate_hz, skipped, training, seed, max_decode_seconds, eval_crops,
@@ -430,8 +452,9 @@ def folder_dataset(files: List[AudioFile], config, split: str, skipped: SkippedF
     config: a `Config` (rate, clip length, clips per file, batch size, shuffle).
     split: 'train' (shuffled, random crops, repeated) or 'eval' (fixed crops, once).
     skipped: collects unreadable files.
-    cache: keep decoded songs in memory after their first read (small datasets). A file
-      longer than MAX_DECODE_SECONDS is not kept: its windows are read afresh each visit.
+    cache: keep decoded songs in memory after their first read (small datasets); a file
+      longer than MAX_DECODE_SECONDS keeps each window of a fixed grid once read, so
+      training still sees all of it (see `_decoder`).
     batch_size: defaults to config.batch_size. Eval keeps a last partial batch.
     repeat: defaults to True for train, False for eval.
     with_source: each batch also has `source`, the clips' files' relative paths (bytes),

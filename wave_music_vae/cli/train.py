@@ -41,8 +41,8 @@ flags.DEFINE_bool("mixed_precision", False, "Compute in float16 on a GPU (mixed_
 flags.DEFINE_string("tpu", "", "TPU name or address: train with TPUStrategy.")
 flags.DEFINE_bool("cache_decoded_audio", False,
                   "Keep decoded songs in memory after their first read (small datasets; "
-                  "files over 10 minutes are not kept: their windows are read afresh on "
-                  "each visit).")
+                  "a file over 10 minutes is kept window by window, as training reads "
+                  "them).")
 flags.DEFINE_string("warm_start_from", None,
                     "Start a new run from this trained model's weights and step: a shipped "
                     "checkpoint folder, a run directory or a ckpt-N prefix.")
