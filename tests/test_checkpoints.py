@@ -129,3 +129,17 @@ def test_a_remote_run_dir_loads_three_ways_and_ships(tiny_config, tmp_path, monk
     checkpoints.load(run_dir=empty)
   assert str(error.value) == f"{empty}: no checkpoint in {empty}/train"
   assert os.listdir(tmp_path) == []                # no local `ram:` (or `gs:`) folder
+
+
+def test_a_truncated_checkpoint_data_file_is_a_checkpoint_error(tiny_config, tmp_path):
+  """**was**: `IndexError: Read less bytes than requested`, not a CheckpointError."""
+  training.prepare_run_dir(tmp_path, tiny_config)
+  trainer = training.Trainer(tiny_config, tmp_path)
+  clips = np.stack([synth_song(tiny_config.clip_seconds, seed=i)
+                    for i in range(tiny_config.batch_size)])
+  trainer.train(tf.data.Dataset.from_tensors({"audio": clips}).repeat(), 1, progress=False)
+  data_file = tmp_path / "train" / "ckpt-1.data-00000-of-00001"
+  os.truncate(data_file, data_file.stat().st_size // 2)
+  with pytest.raises(checkpoints.CheckpointError) as error:
+    checkpoints.load(run_dir=str(tmp_path))
+  assert str(error.value).startswith(f"{tmp_path / 'train' / 'ckpt-1'}: cannot restore (")

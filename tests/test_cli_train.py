@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import SAMPLE_RATE_HZ, synth_song
+from wave_music_vae import checkpoints
 from wave_music_vae import data
 
 TRAIN = [sys.executable, "-m", "wave_music_vae.cli.train"]
@@ -249,3 +250,35 @@ def test_warm_start_from_another_architecture_is_one_line_and_makes_nothing(trai
   assert done.stderr.strip().splitlines()[-1].startswith(
       "wave_music_vae_train: error: the warm-start model's ")
   assert not run_dir.exists()
+
+
+def test_warm_start_from_a_shipped_folder_that_does_not_say_its_step(trained_run_dir, song_folder,
+                                                                     tmp_path):
+  """A metadata.json without `steps` warm-starts at step 0 (**was**: `TypeError: unsupported
+  format string passed to NoneType.__format__` at --num_steps=0)."""
+  shipped = checkpoints.save_shipped(checkpoints.load(run_dir=str(trained_run_dir)),
+                                     tmp_path / "shipped", {"config": "tiny"})
+  run_dir = tmp_path / "run"
+  done = run("--config=tiny", f"--run_dir={run_dir}", f"--examples_path={song_folder}",
+             f"--warm_start_from={shipped}", "--num_steps=0", "--noprogress")
+  assert done.returncode == 1 and "Traceback" not in done.stderr
+  assert done.stderr.strip().splitlines()[-1] == (
+      f"wave_music_vae_train: error: --num_steps=0 is not above step 0 of {shipped}, where the "
+      "warm start begins; --num_steps is the step to train until (e.g. --num_steps=12000)")
+  assert not run_dir.exists()
+
+
+def test_resuming_with_the_other_precision_is_refused_in_one_line(song_folder, tmp_path):
+  """**was**: every checkpoint reported as damaged, and 'start a new --run_dir'."""
+  run_dir = tmp_path / "run"
+  args = ["--config=tiny", f"--run_dir={run_dir}", f"--examples_path={song_folder}",
+          "--noprogress", "--eval_num_batches=1"]
+  first = run(*args, "--num_steps=2")
+  assert first.returncode == 0, first.stderr
+  toggled = run(*args, "--num_steps=4", "--mixed_precision")
+  assert toggled.returncode == 1 and "Traceback" not in toggled.stderr
+  assert toggled.stderr.strip().splitlines()[-1] == (
+      f"wave_music_vae_train: error: {run_dir} was trained without --mixed_precision, whose "
+      "optimizer state its checkpoints hold; leave out --mixed_precision to resume or evaluate "
+      "it, or use a new --run_dir")
+  assert _steps_in(run_dir) == [2]

@@ -11,9 +11,10 @@ import pytest
 import tensorflow as tf
 
 from wave_music_vae import config as config_lib
+from wave_music_vae import data
 from wave_music_vae import losses
 from wave_music_vae import training
-from wave_music_vae.model import WaveMusicVAE
+from wave_music_vae.model import WaveMusicVAE, model_variables
 
 from conftest import synth_song
 
@@ -82,6 +83,58 @@ def test_checkpoint_restores_exact_step_and_weights(tiny_config, tmp_path):
   assert int(resumed.optimizer.iterations.numpy()) == int(trainer.optimizer.iterations.numpy())
 
 
+def _noise_state(trainer):
+  return trainer.model.sampling.seed_generator.state.numpy().tolist()
+
+
+def test_a_resumed_run_draws_the_noise_its_run_would_have_drawn_next(tiny_config, tmp_path):
+  """The Sampling layer's noise state is checkpointed (**was**: left out with
+  `model.weights`, so every resume drew step 1's noise again)."""
+  dataset = tf.data.Dataset.from_tensors({"audio": _clips(tiny_config)}).repeat()
+  trainer = training.Trainer(tiny_config, tmp_path / "run")
+  fresh = _noise_state(trainer)
+  trainer.train(dataset, 3, progress=False)
+  assert _noise_state(trainer) != fresh
+  resumed = training.Trainer(tiny_config, tmp_path / "run")
+  assert resumed.restore() == 3
+  assert _noise_state(resumed) == _noise_state(trainer)
+  # A checkpoint from before the noise state was kept still restores, and its run is
+  # reseeded from its step rather than drawing its first steps' noise again.
+  legacy = tf.train.Checkpoint(model=model_variables(trainer.model),
+                               optimizer=trainer.optimizer, step=trainer.step,
+                               nonfinite_steps=trainer.nonfinite_steps)
+  tf.train.CheckpointManager(legacy, str(tmp_path / "older" / "train"), max_to_keep=5,
+                             step_counter=trainer.step).save(checkpoint_number=3)
+  older = training.Trainer(tiny_config, tmp_path / "older")
+  assert older.restore() == 3
+  assert _noise_state(older) == [tiny_config.seed + 3, 0]
+  for a, b in zip(trainer.model.get_weights(), older.model.get_weights()):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_a_resumed_run_is_seeded_from_its_step(song_folder, tiny_config):
+  """A fresh run is seeded as before; a resumed one draws other crops and shuffles than its
+  first steps (**was**: every start rebuilt the data from config.seed, replaying step 1)."""
+  source = data.DatasetSource(str(song_folder), "folder")
+
+  def first_batches(config):
+    """The songs of the first 24 clips, in order (which song each crop comes from is
+    seeded; where in a song is not reproducible, crops being drawn in parallel)."""
+    return [s.decode() for b in source.dataset(config, "train", with_source=True).take(6)
+            for s in b["source"].numpy()]
+
+  training.seed_everything(tiny_config.seed)
+  reference = first_batches(tiny_config)
+  assert training.seed_run(tiny_config) is tiny_config
+  assert first_batches(tiny_config) == reference
+  resumed_config = training.seed_run(tiny_config, 25)
+  assert resumed_config == dataclasses.replace(tiny_config, seed=tiny_config.seed + 25)
+  resumed = first_batches(resumed_config)
+  assert resumed != reference
+  training.seed_run(tiny_config, 25)
+  assert first_batches(resumed_config) == resumed  # still deterministic
+
+
 def test_run_dir_with_another_config_is_refused_once_it_has_a_checkpoint(tiny_config, tmp_path):
   training.prepare_run_dir(tmp_path, tiny_config)
   training.prepare_run_dir(tmp_path, tiny_config)  # same config: fine
@@ -114,6 +167,9 @@ def test_warm_start_copies_every_weight_and_the_step(tiny_config, tmp_path, mixe
              for a, b in zip(source.model.get_weights(), fresh.model.get_weights()))
   fresh.warm_start(source.model, source_steps=3)
   assert int(fresh.step.numpy()) == 3
+  # Adam counts its own updates: none yet, whatever step the schedule is at.
+  adam = getattr(fresh.optimizer, "inner_optimizer", fresh.optimizer)
+  assert int(adam.iterations.numpy()) == 0
   # The rate Adam applies is the schedule's at the copied step, not at step 0.
   applied = float(keras.ops.convert_to_numpy(fresh.optimizer.learning_rate))
   assert applied == pytest.approx(float(fresh.learning_rate(3)), rel=1e-6)
@@ -123,6 +179,37 @@ def test_warm_start_copies_every_weight_and_the_step(tiny_config, tmp_path, mixe
   audio = _clips(tiny_config)
   np.testing.assert_allclose(fresh.model.encode(audio)[1], source.model.encode(audio)[1],
                              rtol=1e-5, atol=5e-3 if mixed_precision else 1e-6)
+
+
+def _update_sizes(trainer, batches):
+  """max |weight change| / scheduled learning rate of each train step over `batches`."""
+  train_step = trainer._build_train_step(trainer.config.batch_size)
+  sizes = []
+  for batch in batches:
+    rate = float(trainer.learning_rate(trainer.step))
+    before = [v.numpy() for v in trainer.model.trainable_variables]
+    train_step(batch)
+    sizes.append(max(float(np.max(np.abs(v.numpy() - b)))
+                     for v, b in zip(trainer.model.trainable_variables, before)) / rate)
+  return sizes
+
+
+def test_updates_after_a_warm_start_keep_to_the_scheduled_rate(tiny_config, tmp_path):
+  """Adam's first updates after a warm start at step 20000 move weights by at most the
+  scheduled rate, as a run's first updates from step 0 do (**was**: 3.2x, 4.3x, ... up to
+  7x for hundreds of steps: Adam's step count was set to 20000, which switched off the
+  bias correction of its fresh moments)."""
+  source = training.Trainer(tiny_config, tmp_path / "source")
+  batches = [{"audio": _clips(tiny_config)[:, ::-1].copy() * (0.5 + i)} for i in range(3)]
+  from_zero = training.Trainer(tiny_config, tmp_path / "zero")
+  from_zero.warm_start(source.model, 0)
+  warm = training.Trainer(tiny_config, tmp_path / "warm")
+  warm.warm_start(source.model, 20000)
+  applied = float(keras.ops.convert_to_numpy(warm.optimizer.learning_rate))
+  assert applied == pytest.approx(float(warm.learning_rate(20000)), rel=1e-6)
+  for sizes in (_update_sizes(from_zero, batches), _update_sizes(warm, batches)):
+    assert all(0.3 < size < 1.05 for size in sizes), sizes
+  assert int(warm.optimizer.iterations.numpy()) == 3 and int(warm.step.numpy()) == 20003
 
 
 def test_warm_start_from_another_architecture_names_the_first_mismatch(tiny_config, tmp_path):
@@ -167,6 +254,80 @@ def test_a_damaged_checkpoint_is_passed_over_for_the_one_before(tiny_config, tmp
                               "ckpt-2); start a new --run_dir")
 
 
+def test_a_truncated_data_file_is_passed_over_for_the_checkpoint_before(tiny_config, tmp_path,
+                                                                        caplog):
+  """**was**: `IndexError: Read less bytes than requested`, and no resume."""
+  clips = tf.data.Dataset.from_tensors({"audio": _clips(tiny_config)}).repeat()
+  first = training.Trainer(tiny_config, tmp_path)
+  first.train(clips, 2, progress=False)
+  first.train(clips, 4, progress=False)
+  data_file = tmp_path / "train" / "ckpt-4.data-00000-of-00001"
+  os.truncate(data_file, data_file.stat().st_size // 2)
+  with caplog.at_level(logging.WARNING):
+    assert training.Trainer(tiny_config, tmp_path).restore() == 2
+  assert any(f"{tmp_path / 'train' / 'ckpt-4'}: a damaged checkpoint, passed over" in
+             r.getMessage() for r in caplog.records)
+
+
+def test_the_checkpoint_step_s_summaries_are_on_disk_with_its_checkpoint(tiny_config, tmp_path):
+  """A run killed right after a checkpoint has that step's scalars, audio and mel images in
+  TensorBoard (**was**: queued in the summary writer, lost with the process)."""
+  config = dataclasses.replace(tiny_config, checkpoint_every_steps=2, summary_every_steps=1)
+  trainer = training.Trainer(config, tmp_path)
+  build = trainer._build_train_step
+  on_disk = {}
+
+  def build_spying(global_batch_size):
+    train_step = build(global_batch_size)
+
+    def spying(batch):
+      if int(trainer.step.numpy()) == 2:  # Checkpoint 2 written: what would a kill leave?
+        for path in (tmp_path / "train").glob("events.out.tfevents.*"):
+          for event in tf.compat.v1.train.summary_iterator(str(path)):
+            on_disk.setdefault(event.step, set()).update(v.tag for v in event.summary.value)
+      return train_step(batch)
+    return spying
+
+  trainer._build_train_step = build_spying
+  trainer.train(tf.data.Dataset.from_tensors({"audio": _clips(config)}).repeat(), 3,
+                progress=False)
+  assert trainer.latest_checkpoint().endswith("ckpt-3")
+  assert {"losses/loss", "losses/reconstruction_loss", "beta", "learning_rate",
+          "nonfinite_steps", "audio/input", "audio/reconstruction",
+          "log_mel/input_vs_reconstruction"} <= on_disk.get(2, set())
+
+
+def test_a_run_resumes_with_the_precision_it_was_trained_with(tiny_config, tmp_path):
+  """**was**: toggling --mixed_precision reported every checkpoint as damaged."""
+  training.prepare_run_dir(tmp_path / "mixed", tiny_config, mixed_precision=True)
+  training.Trainer(tiny_config, tmp_path / "mixed", mixed_precision=True).save()
+  training.prepare_run_dir(tmp_path / "mixed", tiny_config, mixed_precision=True)  # same: fine
+  with pytest.raises(training.TrainingError) as error:
+    training.prepare_run_dir(tmp_path / "mixed", tiny_config)
+  assert str(error.value) == (
+      f"{tmp_path / 'mixed'} was trained with --mixed_precision, whose optimizer state its "
+      "checkpoints hold; add --mixed_precision to resume or evaluate it, or use a new --run_dir")
+  # A run from before train_options.json tells by its checkpoint.
+  (tmp_path / "mixed" / training.TRAIN_OPTIONS_FILE).unlink()
+  with pytest.raises(training.TrainingError, match="was trained with --mixed_precision"):
+    training.prepare_run_dir(tmp_path / "mixed", tiny_config)
+
+  training.prepare_run_dir(tmp_path / "plain", tiny_config)
+  training.Trainer(tiny_config, tmp_path / "plain").save()
+  with pytest.raises(training.TrainingError) as error:
+    training.prepare_run_dir(tmp_path / "plain", tiny_config, mixed_precision=True)
+  assert str(error.value) == (
+      f"{tmp_path / 'plain'} was trained without --mixed_precision, whose optimizer state its "
+      "checkpoints hold; leave out --mixed_precision to resume or evaluate it, or use a new "
+      "--run_dir")
+  assert training.Trainer(tiny_config, tmp_path / "plain").restore() == 0
+  # No checkpoint yet: nothing was trained, and the new setting is taken.
+  training.prepare_run_dir(tmp_path / "new", tiny_config)
+  training.prepare_run_dir(tmp_path / "new", tiny_config, mixed_precision=True)
+  assert (tmp_path / "new" / training.TRAIN_OPTIONS_FILE).read_text() == \
+      '{"mixed_precision": true}'
+
+
 def test_a_run_directory_takes_one_training_process_at_a_time(tmp_path):
   first = training.lock_run_dir(tmp_path / "run")
   with pytest.raises(training.TrainingError) as error:
@@ -195,7 +356,7 @@ def test_a_remote_run_dir_trains_resumes_and_keeps_its_config(tiny_config, tmp_p
   trainer = training.Trainer(tiny_config, run_dir)
   assert trainer.restore() == 0
   trainer.train(dataset, 2, progress=False)
-  assert sorted(tf.io.gfile.listdir(run_dir)) == ["config.json", "train"]
+  assert sorted(tf.io.gfile.listdir(run_dir)) == ["config.json", "train", "train_options.json"]
   assert config_lib.load_config(f"{run_dir}/config.json") == tiny_config
   assert any(name.startswith("events.out.tfevents.")
              for name in tf.io.gfile.listdir(f"{run_dir}/train"))

@@ -157,7 +157,8 @@ def _load_training_checkpoint(prefix: str, run_dir: paths.AnyPath,
   try:
     status = tf.train.Checkpoint(model=model_variables(model)).read(prefix)
     status.expect_partial().assert_existing_objects_matched()
-  except (tf.errors.OpError, AssertionError, ValueError) as e:
+  except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:
+    # IndexError: a truncated .data file ("Read less bytes than requested").
     raise CheckpointError(f"{prefix}: cannot restore ({' '.join(str(e).split())[:200]})") from None
   steps = int(prefix.rsplit("-", 1)[1])
   return LoadedModel(model, found, load_attributes(run_dir, steps), prefix, run_dir, steps=steps)

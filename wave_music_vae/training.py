@@ -8,7 +8,10 @@ of one device on the whole batch.
 
 Run directory layout (self-describing, as DDSP's and Magenta's):
   run_dir/config.json          the resolved config; eval, export and generate rebuild from it
-  run_dir/train/ckpt-N.*       tf.train checkpoints (model + optimizer + step), newest kept
+  run_dir/train_options.json   {"mixed_precision": bool}: how the checkpoints' optimizer was
+                               built, which a resume must match (absent in older runs)
+  run_dir/train/ckpt-N.*       tf.train checkpoints (model + optimizer + step + the Sampling
+                               layer's noise state), newest kept
   run_dir/train/events.*       TensorBoard: every loss term, beta, learning rate; audio and
                                mel images of reconstructions at each checkpoint
   run_dir/eval/events.*        TensorBoard: eval loss terms
@@ -18,7 +21,11 @@ read and written through `paths.as_path`, never as a local `gs:` folder.
 Checkpoints are written by `tf.train.CheckpointManager`: data files first, then the
 `checkpoint` index is replaced atomically, so a run killed at any moment resumes
 from the last complete checkpoint at its exact step. SIGINT and SIGTERM write a
-checkpoint before the run stops. A step whose loss or gradients are not finite is
+checkpoint before the run stops. A resumed run draws other crops, shuffles and noise than
+its first steps did (`seed_run`): the seed of a run's data is config.seed + its start step.
+The learning rate follows the run's own step (`step`), not Adam's update count, which
+counts only this optimizer's updates: 0 after a warm start, so Adam's bias correction
+of its fresh moments holds. A step whose loss or gradients are not finite is
 skipped (no weight changes) and counted in `nonfinite_steps`, which is checkpointed
 too; after `max_consecutive_nonfinite` such steps in a row the run stops with a clear
 message rather than spinning.
@@ -44,6 +51,12 @@ from wave_music_vae import paths
 from wave_music_vae.model import WaveMusicVAE, model_variables
 
 LOSS_KEYS = ("loss", "reconstruction_loss", "kl_loss", "kl_cost", "kl_bits", "log_mel_l1_db")
+# The checkpoint key of the Sampling layer's noise state (absent from older checkpoints).
+SAMPLING_STATE_KEY = "sampling_state/.ATTRIBUTES/VARIABLE_VALUE"
+# What reading a damaged checkpoint raises: a truncated .data file gives IndexError ("Read
+# less bytes than requested"), a truncated .index an OpError.
+CHECKPOINT_READ_ERRORS = (tf.errors.OpError, ValueError, AssertionError, IndexError)
+TRAIN_OPTIONS_FILE = "train_options.json"
 
 
 class TrainingError(RuntimeError):
@@ -141,20 +154,69 @@ def lock_run_dir(run_dir):
   return lock
 
 
-def prepare_run_dir(run_dir, config: config_lib.Config) -> None:
-  """Saves the resolved config in `run_dir`, or checks it matches the one there.
+def check_batch_size(config: config_lib.Config, strategy: tf.distribute.Strategy) -> None:
+  """Raises TrainingError unless `config.batch_size` splits evenly over the replicas.
+
+  Each replica takes its share of every batch: unequal shares are not what one device
+  would train on, and a batch with fewer clips than replicas stops the collective ops.
+  """
+  replicas = strategy.num_replicas_in_sync
+  if config.batch_size % replicas:
+    raise TrainingError(
+        f"batch_size={config.batch_size} does not split evenly over the {replicas} replicas "
+        f"of {type(strategy).__name__}; use a multiple of {replicas} (e.g. "
+        f"--hparams=batch_size={-(-config.batch_size // replicas) * replicas})")
+
+
+def _checkpoint_reader(prefix: str):
+  # Not tf.train.load_checkpoint, which takes a prefix for a folder on file systems where
+  # any prefix of a file name is one (ram://).
+  return tf.compat.v1.train.NewCheckpointReader(prefix)
+
+
+def _latest_checkpoint(run_dir: paths.AnyPath) -> Optional[str]:
+  try:
+    return tf.train.latest_checkpoint(str(run_dir / "train"))
+  except (tf.errors.OpError, ValueError):  # A damaged state file: repaired by the Trainer.
+    return None
+
+
+def _trained_with_mixed_precision(run_dir: paths.AnyPath) -> Optional[bool]:
+  """Whether the run's checkpoints were written under --mixed_precision (None: unknown).
+
+  From train_options.json; a run from before it was written tells by its newest
+  checkpoint, which holds the loss-scale optimizer's variables if so.
+  """
+  try:
+    return bool(json.loads((run_dir / TRAIN_OPTIONS_FILE).read_text())["mixed_precision"])
+  except (OSError, ValueError, KeyError, TypeError, tf.errors.OpError):
+    pass
+  prefix = _latest_checkpoint(run_dir)
+  if not prefix:
+    return None
+  try:
+    return any(name.startswith("optimizer/inner_optimizer/")
+               for name in _checkpoint_reader(prefix).get_variable_to_shape_map())
+  except (tf.errors.OpError, ValueError):
+    return None
+
+
+def prepare_run_dir(run_dir, config: config_lib.Config, mixed_precision: bool = False) -> None:
+  """Saves the resolved config and the precision in `run_dir`, or checks they match those there.
 
   A run directory with no checkpoint yet (a run killed before its first, e.g. out
   of memory at a too large batch) takes the new config: nothing was trained with
-  the old one.
+  the old one. Mixed precision changes the optimizer the checkpoints hold (a loss-scale
+  wrapper around Adam), so a run resumes with the setting it was trained with.
   """
   run_dir = paths.as_path(run_dir)
   run_dir.mkdir(parents=True, exist_ok=True)
   saved_path = run_dir / "config.json"
+  has_checkpoint = _latest_checkpoint(run_dir) is not None
   if saved_path.exists():
     saved = config_lib.load_config(str(saved_path))
     differing = config_lib.differing_fields(config, saved)
-    if differing and not tf.train.latest_checkpoint(str(run_dir / "train")):
+    if differing and not has_checkpoint:
       logging.warning("%s has no checkpoint yet: its config.json (differing in %s) is replaced",
                       run_dir, ", ".join(differing))
       config_lib.save_config(config, saved_path)
@@ -164,6 +226,15 @@ def prepare_run_dir(run_dir, config: config_lib.Config) -> None:
           f"{', '.join(differing)}; use a new --run_dir or the same --config/--hparams")
   else:
     config_lib.save_config(config, saved_path)
+  recorded = _trained_with_mixed_precision(run_dir)
+  if has_checkpoint and recorded is not None and recorded != mixed_precision:
+    raise TrainingError(
+        f"{run_dir} was trained {'with' if recorded else 'without'} --mixed_precision, whose "
+        f"optimizer state its checkpoints hold; {'add' if recorded else 'leave out'} "
+        "--mixed_precision to resume or evaluate it, or use a new --run_dir")
+  options_path = run_dir / TRAIN_OPTIONS_FILE
+  if recorded != mixed_precision or not options_path.exists():
+    paths.write_text_atomically(options_path, json.dumps({"mixed_precision": mixed_precision}))
 
 
 def _checkpoint_state(train_dir: paths.AnyPath):
@@ -258,6 +329,7 @@ class Trainer:
     self.run_dir = paths.as_path(run_dir)
     self.strategy = strategy or tf.distribute.get_strategy()
     self.max_consecutive_nonfinite = max_consecutive_nonfinite
+    check_batch_size(config, self.strategy)
     self.is_chief = _is_chief(self.strategy)
     # Layers take the global dtype policy when they are made: set it for this model
     # only, and put the caller's back.
@@ -271,19 +343,24 @@ class Trainer:
     finally:
       keras.mixed_precision.set_dtype_policy(previous_policy)
     with self.strategy.scope():
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+      self.nonfinite_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                         name="nonfinite_steps")
       self.learning_rate = MusicVaeLearningRate(config.learning_rate, config.min_learning_rate,
                                                 config.decay_rate)
-      optimizer = keras.optimizers.Adam(self.learning_rate, global_clipnorm=config.clip_norm)
+      # The schedule is read at the run's step, not at Adam's `iterations`: that one
+      # counts this optimizer's own updates (0 after a warm start, behind the step after
+      # skipped steps), and Adam's bias correction needs it to.
+      optimizer = keras.optimizers.Adam(lambda: self.learning_rate(self.step),
+                                        global_clipnorm=config.clip_norm)
       if mixed_precision:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
       self.optimizer = optimizer
       self.optimizer.build(self.model.trainable_variables)
-      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-      self.nonfinite_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
-                                         name="nonfinite_steps")
-    self.checkpoint = tf.train.Checkpoint(model=model_variables(self.model),
-                                          optimizer=self.optimizer,
-                                          step=self.step, nonfinite_steps=self.nonfinite_steps)
+    state = dict(model=model_variables(self.model), optimizer=self.optimizer, step=self.step,
+                 nonfinite_steps=self.nonfinite_steps)
+    self.checkpoint = tf.train.Checkpoint(**state, sampling_state=self._sampling_state())
+    self._checkpoint_without_noise = tf.train.Checkpoint(**state)
     checkpoint_dir = self.run_dir / "train"
     if not self.is_chief:
       # Every worker must call save (under MultiWorkerMirroredStrategy saving may run
@@ -319,13 +396,19 @@ class Trainer:
     candidates = list(reversed(state.all_model_checkpoint_paths)) if state is not None else []
     for prefix in candidates:
       try:
-        self.checkpoint.restore(prefix).assert_existing_objects_matched()
-      except (tf.errors.OpError, ValueError, AssertionError) as e:
+        # A checkpoint written before the noise state was checkpointed restores without it.
+        with_noise = _checkpoint_reader(prefix).has_tensor(SAMPLING_STATE_KEY)
+        checkpoint = self.checkpoint if with_noise else self._checkpoint_without_noise
+        checkpoint.restore(prefix).assert_existing_objects_matched()
+      except CHECKPOINT_READ_ERRORS as e:
         logging.warning("%s: a damaged checkpoint, passed over (%s)", prefix,
                         " ".join(str(e).split())[:200])
         continue
-      logging.info("resumed from %s at step %d", prefix, int(self.step.numpy()))
-      return int(self.step.numpy())
+      step = int(self.step.numpy())
+      if not with_noise:  # Not the noise of the run's first steps again.
+        self._sampling_state().assign([self.config.seed + step, 0])
+      logging.info("resumed from %s at step %d", prefix, step)
+      return step
     if candidates:
       raise TrainingError(f"{self.run_dir / 'train'}: every checkpoint is damaged "
                           f"({', '.join(paths.as_path(p).name for p in candidates)}); start a new "
@@ -338,7 +421,9 @@ class Trainer:
 
     Every variable is copied by path; the step counter continues from `source_steps`,
     so the learning-rate decay and the KL annealing carry on where the source left
-    them. The optimizer's moments start from zero.
+    them. The optimizer starts afresh: zero moments and an update count of 0, so Adam's
+    bias correction scales its first updates to the scheduled rate (its count is not
+    the schedule's step).
 
     Raises:
       TrainingError: the source's variables differ in name or shape (another
@@ -358,14 +443,10 @@ class Trainer:
     for path, variable in ours.items():
       variable.assign(np.asarray(theirs[path].numpy(), dtype=variable.dtype))
     self.step.assign(source_steps)
-    # Adam evaluates the schedule at its own step count: without this the decay would
-    # restart from learning_rate (17x the rate at the shipped checkpoint's step).
-    self._schedule_steps().assign(source_steps)
 
-  def _schedule_steps(self) -> tf.Variable:
-    """The step count at which Adam evaluates the learning-rate schedule: its own, or
-    under mixed precision its inner optimizer's (the loss-scale wrapper has another)."""
-    return getattr(self.optimizer, "inner_optimizer", self.optimizer).iterations
+  def _sampling_state(self) -> tf.Variable:
+    """The Sampling layer's noise state ([seed, draws]), which `model.weights` leaves out."""
+    return self.model.sampling.seed_generator.state
 
   def save(self) -> str:
     return self.manager.save(checkpoint_number=int(self.step.numpy()))
@@ -393,9 +474,13 @@ class Trainer:
     global_loss = context.all_reduce(tf.distribute.ReduceOp.SUM, loss)
     finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads]
                            + [tf.math.is_finite(global_loss)])
-    terms = {k: terms[k] for k in list(LOSS_KEYS) + ["beta"] if k != "loss"}
-    terms["loss"] = loss * tf.cast(context.num_replicas_in_sync, tf.float32)
-    return terms, grads, finite
+    # Each term as a sum over this replica's clips, with their count: summed over the
+    # replicas and divided, the logged terms are means over the whole step's clips, as
+    # on one device (a mean of per-replica means weighs unequal shares wrongly).
+    clips = tf.cast(tf.shape(audio)[0], tf.float32)
+    sums = {k: terms[k] * clips for k in LOSS_KEYS}
+    sums["clips"] = clips
+    return sums, terms["beta"], grads, finite
 
   def _build_train_step(self, global_batch_size):
     @tf.function
@@ -403,10 +488,12 @@ class Trainer:
       # Batch norm updates its moving statistics in the forward pass: kept aside so a
       # non-finite step can put them back and leave no trace in the model.
       statistics = [tf.identity(v) for v in self.model.non_trainable_variables]
-      terms, grads, finite = self.strategy.run(self._replica_step,
-                                               args=(batch["audio"], global_batch_size))
-      reduced = {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-                 for k, v in terms.items()}
+      sums, beta, grads, finite = self.strategy.run(self._replica_step,
+                                                    args=(batch["audio"], global_batch_size))
+      sums = {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+              for k, v in sums.items()}
+      reduced = {k: sums[k] / sums["clips"] for k in LOSS_KEYS}
+      reduced["beta"] = self.strategy.reduce(tf.distribute.ReduceOp.MEAN, beta, axis=None)
       # The gradients and verdict are the same on every replica: take this worker's first.
       grads = self.strategy.experimental_local_results(grads)[0]
       finite = self.strategy.experimental_local_results(finite)[0]
@@ -431,9 +518,6 @@ class Trainer:
       skipped = tf.cond(finite, apply, lower_loss_scale if isinstance(
           self.optimizer, keras.optimizers.LossScaleOptimizer) else restore_statistics)
       self.step.assign_add(1)
-      # A skipped step leaves Adam's count behind: the schedule follows the run's step,
-      # the one TensorBoard logs the rate at.
-      self._schedule_steps().assign(self.step)
       self.nonfinite_steps.assign_add(skipped)
       reduced["skipped"] = skipped
       return reduced
@@ -476,12 +560,17 @@ class Trainer:
         if step % self.config.summary_every_steps == 0:
           for name, value in losses.items():
             tf.summary.scalar(f"losses/{name}" if name != "beta" else "beta", value, step=step)
-          tf.summary.scalar("learning_rate", float(self.learning_rate(step)), step=step)
+          # What Adam applies at the next update: the schedule at this step.
+          tf.summary.scalar("learning_rate", float(keras.ops.convert_to_numpy(
+              self.optimizer.learning_rate)), step=step)
           tf.summary.scalar("nonfinite_steps", int(self.nonfinite_steps.numpy()), step=step)
         if step % self.config.checkpoint_every_steps == 0:
           self.save()
           if self.is_chief:
             self._write_media_summaries(batch, step)
+          # On disk with the checkpoint: a run killed now resumes here and would never
+          # write this step's summaries again.
+          writer.flush()
       if int(self.step.numpy()) > start_step:
         self.save()
       writer.flush()
@@ -541,3 +630,17 @@ def format_losses(values: dict) -> str:
 def seed_everything(seed: int) -> None:
   keras.utils.set_random_seed(seed)
   np.random.seed(seed)
+
+
+def seed_run(config: config_lib.Config, step: int = 0) -> config_lib.Config:
+  """Seeds Python, NumPy, TensorFlow and Keras for a run that starts at `step`; returns
+  the config to build its training data with.
+
+  A fresh run is seeded with config.seed (as `seed_everything`) and its data built from
+  `config` itself. A resumed run takes config.seed + step, for its random ops and in
+  the returned config's `seed` (its crops and shuffles), so that it does not replay the
+  batches of the run's first steps; config.json keeps the run's own seed.
+  """
+  seed = config.seed + step
+  seed_everything(seed)
+  return dataclasses.replace(config, seed=seed) if step else config

@@ -71,9 +71,10 @@ def main(argv):
                             "the run directory's own newest checkpoint")
   output_locations.check_folder(FLAGS.run_dir)
   config = common.load_config()
-  training.seed_everything(config.seed)
+  training.seed_run(config)  # A resumed run is seeded again once its step is known.
   source = data.DatasetSource(FLAGS.examples_path, config.data_layout)
   strategy = training.choose_strategy(FLAGS.tpu)
+  training.check_batch_size(config, strategy)
   if FLAGS.mode == "train":
     # The data is checked before the run directory is made, so that a bad
     # --examples_path leaves no run directory behind.
@@ -104,18 +105,23 @@ def main(argv):
     print(f"{FLAGS.run_dir} has a checkpoint of its own: resuming it, not warm-starting")
   elif warm_start:  # Before the run directory is made, so a mismatch leaves nothing behind.
     loaded = checkpoints.load(checkpoint_file=warm_start)
-    if FLAGS.num_steps <= (loaded.steps or 0):
+    source_steps = loaded.steps or 0  # A shipped folder's metadata.json may not say.
+    if FLAGS.num_steps <= source_steps:
       raise common.UsageError(
-          f"--num_steps={FLAGS.num_steps} is not above step {loaded.steps:,} of {loaded.source}, "
+          f"--num_steps={FLAGS.num_steps} is not above step {source_steps:,} of {loaded.source}, "
           f"where the warm start begins; --num_steps is the step to train until (e.g. "
-          f"--num_steps={loaded.steps + 12000})")
-    trainer.warm_start(loaded.model, loaded.steps or 0)
+          f"--num_steps={source_steps + 12000})")
+    trainer.warm_start(loaded.model, source_steps)
     print(f"warm-started from {loaded.source} (step {int(trainer.step.numpy())})")
   if FLAGS.mode == "train" and trainer.is_chief:  # An eval may run beside its training.
     run_dir_lock = training.lock_run_dir(FLAGS.run_dir)  # pylint: disable=unused-variable
     # Held while this function runs: the file stays open until it returns.
-  training.prepare_run_dir(FLAGS.run_dir, config)
+  training.prepare_run_dir(FLAGS.run_dir, config, FLAGS.mixed_precision)
   step = trainer.restore()
+  if FLAGS.mode == "train" and step:
+    # Resumed (or warm-started): other crops, shuffles and noise than the first steps had.
+    train_dataset = source.dataset(training.seed_run(config, step), "train",
+                                   cache=FLAGS.cache_decoded_audio)
   print(f"config {config.name}: {trainer.model.count_params():,} parameters, "
         f"{config.clip_seconds:g} s clips at {config.sample_rate_hz} Hz, "
         f"{strategy.num_replicas_in_sync} replica(s); step {step}")
