@@ -549,8 +549,9 @@ def version_path(export_dir, model_name: str, version: Optional[int] = None) -> 
 
 def _check_new(target: paths.AnyPath) -> None:
   if target.exists():
+    next_version = max(existing_versions(target.parent)) + 1
     raise ExportError(f"{target} already exists; an exported version is never overwritten "
-                      f"(leave the version out to write {max(existing_versions(target.parent)) + 1})")
+                      f"(leave the version out to write {next_version})")
 
 
 def _write_export(loaded: checkpoints.LoadedModel, folder: Path) -> None:
