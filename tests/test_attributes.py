@@ -16,6 +16,7 @@ from wave_music_vae import audio_io
 from wave_music_vae import checkpoints
 from wave_music_vae import data
 from wave_music_vae import inference
+from wave_music_vae import paths
 
 
 @pytest.fixture(scope="module")
@@ -102,16 +103,6 @@ def test_attributes_command_saves_beside_the_checkpoint_and_generate_lists_them(
   assert "  high  (norm" in listed.stdout and "  low  (norm" in listed.stdout
 
 
-def _upload(local_dir, remote_dir):
-  """Copies a local folder tree to a `scheme://` one, as `gsutil cp -r` would."""
-  for folder, _, names in os.walk(local_dir):
-    relative = os.path.relpath(folder, local_dir)
-    target = remote_dir if relative == "." else f"{remote_dir}/{relative.replace(os.sep, '/')}"
-    tf.io.gfile.makedirs(target)
-    for name in names:
-      tf.io.gfile.copy(os.path.join(folder, name), f"{target}/{name}")
-
-
 def test_attributes_are_written_to_and_read_from_a_remote_run_dir(
     trained_run_dir, song_folder, tmp_path, monkeypatch):
   """attributes.json in a `scheme://` run directory (ram://, standing for gs://): written
@@ -119,7 +110,7 @@ def test_attributes_are_written_to_and_read_from_a_remote_run_dir(
   newest checkpoint (**was**: written to a local folder named `ram:`)."""
   monkeypatch.chdir(tmp_path)
   run_dir = f"ram://{tmp_path.name}/runs/tiny"
-  _upload(trained_run_dir, run_dir)
+  paths.upload_tree(trained_run_dir, paths.as_path(run_dir))
   before = set(tf.io.gfile.listdir(run_dir))
   loaded = checkpoints.load(run_dir=run_dir)
   assert loaded.attributes == {} and str(loaded.directory) == run_dir

@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import sys
-import types
 import uuid
 from pathlib import Path
 
@@ -221,6 +220,10 @@ def test_export_model_refuses_bad_versions_and_names(tmp_path, keras_model):
   (tmp_path / "file").write_text("not a folder")
   with pytest.raises(export.ExportError, match="file: a file, not a folder of versions"):
     export.version_path(tmp_path, "file")
+  (tmp_path / "n").mkdir()
+  (tmp_path / "n" / "1").write_text("a file where version 1 would go")
+  with pytest.raises(export.ExportError, match="1 already exists.*write 2"):
+    export.version_path(tmp_path, "n", 1)
 
 
 FRESH_PROCESS = r'''
@@ -516,13 +519,15 @@ def test_rest_metadata_takes_an_unused_input_since_tf_serving_needs_one(backend)
   assert response["outputs"]["attribute_names"] == ["high", "low"]
 
 
-def test_an_export_whose_metadata_takes_no_input_still_loads(backend):
-  """Exports made before `metadata` took its `unused` input."""
-  current = backend.signatures["metadata"]
-  input_less = tf.function(lambda: current(unused=tf.constant(0)),
-                           input_signature=[]).get_concrete_function()
-  saved = types.SimpleNamespace(signatures={**backend.signatures, "metadata": input_less})
-  older = export.SavedModelBackend(saved, backend.directory)
+def test_an_export_whose_metadata_takes_no_input_still_loads(backend, tmp_path):
+  """Exports made before `metadata` took its `unused` input: saved and loaded back."""
+  values = {name: value.numpy() for name, value in
+            backend.signatures["metadata"](unused=tf.constant(0)).items()}
+  module = tf.Module()
+  module.metadata = tf.function(lambda: {name: tf.constant(value) for name, value in
+                                         values.items()}, input_signature=[])
+  tf.saved_model.save(module, str(tmp_path / "older"), signatures={"metadata": module.metadata})
+  older = export.SavedModelBackend(tf.saved_model.load(str(tmp_path / "older")), tmp_path)
   assert older.config == backend.config and older.attributes.keys() == {"high", "low"}
 
 

@@ -41,7 +41,9 @@ def test_an_installed_wheel_finds_its_configs_and_the_shipped_checkpoint(tmp_pat
   assert found[0].startswith(str(site_packages))
   assert found[1] == str(venv / "share" / "wave_music_vae" / "configs")
   assert found[2].split() == sorted(p.stem for p in (REPOSITORY / "configs").glob("*.json"))
-  shipped = Path(found[3])
-  assert shipped == venv / "share" / "wave_music_vae" / "checkpoints" / "soundtracks"
-  assert sorted(p.name for p in shipped.iterdir()) == sorted(
-      p.name for p in (REPOSITORY / "checkpoints" / "soundtracks").iterdir())
+  installed = venv / "share" / "wave_music_vae" / "checkpoints"
+  assert Path(found[3]) == installed / "soundtracks"
+  # Every shipped checkpoint folder (setup.cfg names each one), with all its files.
+  for folder in (REPOSITORY / "checkpoints").glob("*/model.weights.h5"):
+    assert sorted(p.name for p in (installed / folder.parent.name).iterdir()) == sorted(
+        p.name for p in folder.parent.iterdir()), folder.parent.name

@@ -39,15 +39,60 @@ def test_remote_files_are_written_whole_read_and_removed_through_gfile(tmp_path,
   paths.write_text_atomically(target, '{"a": 1}')         # replaced whole
   assert target.is_file() and target.read_text() == '{"a": 1}'
   assert [p.name for p in folder.iterdir()] == ["x.json"]  # no temporary file left
-  (tmp_path / "song.txt").write_text("la")
-  copied = paths.copy_file(tmp_path / "song.txt", folder / "song.txt")
-  assert copied.read_text() == "la"
-  assert sorted(p.name for p in folder.iterdir()) == ["song.txt", "x.json"]
+  (tmp_path / "tree" / "sub").mkdir(parents=True)
+  (tmp_path / "tree" / "song.txt").write_text("la")
+  (tmp_path / "tree" / "sub" / "verse.txt").write_text("lo")
+  paths.upload_tree(tmp_path / "tree", folder)
+  assert (folder / "song.txt").read_text() == "la"
+  assert (folder / "sub" / "verse.txt").read_text() == "lo"
+  with pytest.raises(OSError):                            # no overwrite unless asked
+    paths.upload_tree(tmp_path / "tree", folder)
+  assert (folder / "song.txt").read_text() == "la"       # a refused upload removes nothing
+  assert sorted(p.name for p in folder.iterdir() if p.is_file()) == ["song.txt", "x.json"]
   with pytest.raises(FileNotFoundError, match=f"^{folder}/nope: no such file or folder"):
     (folder / "nope").read_text()
   target.unlink()
   target.unlink(missing_ok=True)
   with pytest.raises(FileNotFoundError):
     target.unlink()
-  assert [p.name for p in folder.iterdir()] == ["song.txt"]
+  assert sorted(p.name for p in folder.iterdir() if p.is_file()) == ["song.txt"]
   assert os.listdir(local) == []                          # no local `ram:` folder
+
+
+def test_a_local_atomic_write_leaves_no_temporary_file_even_when_it_fails(tmp_path, monkeypatch):
+  paths.write_text_atomically(tmp_path / "config.json", "{}")
+  monkeypatch.setattr(paths, "replace", lambda *_: (_ for _ in ()).throw(OSError("disk full")))
+  with pytest.raises(OSError, match="disk full"):
+    paths.write_text_atomically(tmp_path / "config.json", '{"a": 1}')
+  assert os.listdir(tmp_path) == ["config.json"] and (tmp_path / "config.json").read_text() == "{}"
+
+
+def test_a_failed_upload_removes_what_it_added_and_raises_the_failure(tmp_path, monkeypatch):
+  """A failure mid-upload leaves no partial copy (an export's empty version folder was
+  refused as existing by the next try), and a failing clean-up does not hide it."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tree = tmp_path / "tree"
+  (tree / "variables").mkdir(parents=True)
+  for name in ("variables/variables.data", "variables/variables.index", "saved_model.pb"):
+    (tree / name).write_text(name)
+  remote = paths.as_path(f"ram://{tmp_path.name}/exports/m/1")
+  copy = tf.io.gfile.copy
+  copied = []
+
+  def fail_on_the_third_file(source, target, overwrite=False):
+    if len(copied) == 2:
+      raise tf.errors.UnavailableError(None, None, "connection reset")
+    copied.append(Path(source).name)
+    copy(source, target, overwrite)
+  monkeypatch.setattr(tf.io.gfile, "copy", fail_on_the_third_file)
+  with pytest.raises(OSError, match="connection reset"):
+    paths.upload_tree(tree, remote, last=("saved_model.pb",))
+  assert copied == ["variables.data", "variables.index"]      # saved_model.pb comes last
+  assert not remote.exists() and not tf.io.gfile.exists(str(remote.parent) + "/1")
+  # Into a folder that was already there, with a file of its own: only what was added goes.
+  remote.mkdir(parents=True)
+  (remote / "keep.txt").write_text("mine")
+  copied.clear()
+  with pytest.raises(OSError, match="connection reset"):
+    paths.upload_tree(tree, remote, last=("saved_model.pb",))
+  assert sorted(p.name for p in remote.iterdir() if p.is_file()) == ["keep.txt"]

@@ -218,15 +218,13 @@ def save_shipped(loaded: LoadedModel, directory, metadata: dict,
   """Writes a shipped checkpoint folder: config, weights (float16 if asked), metadata, attributes.
 
   A remote folder (`gs://...`) is written locally first (h5py writes local files only),
-  then each file is copied there.
+  then uploaded, its weights last (`paths.upload_tree`).
   """
   if isinstance(paths.as_path(directory), paths.RemotePath):
     target = paths.as_path(directory)
     with tempfile.TemporaryDirectory(prefix="wave_music_vae_shipped_") as local:
       save_shipped(loaded, local, metadata, float16)
-      target.mkdir(parents=True, exist_ok=True)
-      for name in sorted(os.listdir(local)):
-        paths.copy_file(Path(local) / name, target / name)
+      paths.upload_tree(Path(local), target, last=(WEIGHTS_FILE,), overwrite=True)
     return target
   directory = Path(directory)
   directory.mkdir(parents=True, exist_ok=True)

@@ -19,8 +19,8 @@ model's `sample_rate_hz`; batch comes first. `clip` is `config.clip_samples`.
   tweak              waveform [batch, samples], dimensions [k], waveform [batch, clip],
                      dimension_values [k], flatten_factor [],   z [batch, z_size]
                      attribute [] (string), attribute_amount []
-  metadata           (none)                                     config_json, sample_rate_hz,
-                                                                clip_samples, min_samples, z_size,
+  metadata           unused [] (send 0; TF Serving's REST API   config_json, sample_rate_hz,
+                     needs an input)                            clip_samples, min_samples, z_size,
                                                                 griffin_lim_iters, package_version,
                                                                 attribute_names [n],
                                                                 attribute_vectors [n, z_size]
@@ -549,7 +549,8 @@ def version_path(export_dir, model_name: str, version: Optional[int] = None) -> 
 
 def _check_new(target: paths.AnyPath) -> None:
   if target.exists():
-    next_version = max(existing_versions(target.parent)) + 1
+    # A file named like a version counts too: existing_versions lists only folders.
+    next_version = max([*existing_versions(target.parent), int(target.name)]) + 1
     raise ExportError(f"{target} already exists; an exported version is never overwritten "
                       f"(leave the version out to write {next_version})")
 
@@ -577,30 +578,6 @@ def _move_into_place(staging: Path, target: Path) -> None:
                       f"({e.strerror or e}); export again for the next version") from None
 
 
-def _upload(staging: Path, target: paths.RemotePath) -> None:
-  """Copies the finished export to remote `target` (`gs://...`), `saved_model.pb` last.
-
-  An object store has no folder rename, so a server may list the version before it is
-  complete; without `saved_model.pb` it cannot load it, and retries as its
-  `--max_num_load_retries` allows.
-  A failed upload deletes what it copied.
-  """
-  _check_new(target)
-  files = sorted((path for path in staging.rglob("*") if path.is_file()),
-                 key=lambda path: (path.name == SAVED_MODEL_FILE, str(path)))
-  copied = []
-  try:
-    for path in files:
-      destination = target.joinpath(*path.relative_to(staging).parts)
-      destination.parent.mkdir(parents=True, exist_ok=True)
-      tf.io.gfile.copy(str(path), str(destination), overwrite=False)
-      copied.append(destination)
-  except BaseException:
-    for destination in copied:
-      destination.unlink()
-    raise
-
-
 def export_model(loaded: checkpoints.LoadedModel, export_dir, model_name: str = DEFAULT_MODEL_NAME,
                  version: Optional[int] = None) -> paths.AnyPath:
   """Writes `loaded` as `export_dir/model_name/version/` (saved_model.pb + variables/).
@@ -609,7 +586,7 @@ def export_model(loaded: checkpoints.LoadedModel, export_dir, model_name: str = 
   existing version is never overwritten. On a local disk the export is written to a
   hidden folder beside it and renamed into place, so a server watching `export_dir`
   never sees half an export; a remote `export_dir` (`gs://...`) gets it copied from a
-  local temporary folder (see `_upload`). Returns the version folder.
+  local temporary folder, `saved_model.pb` last. Returns the version folder.
   """
   target = version_path(export_dir, model_name, version)
   remote = isinstance(target, paths.RemotePath)
@@ -622,7 +599,11 @@ def export_model(loaded: checkpoints.LoadedModel, export_dir, model_name: str = 
   try:
     _write_export(loaded, staging)
     if remote:
-      _upload(staging, target)
+      # No folder rename on an object store: a server may list the version before the
+      # upload ends, but cannot load it until saved_model.pb, copied last, is there (it
+      # retries as its --max_num_load_retries allows). A failed upload removes it all.
+      _check_new(target)
+      paths.upload_tree(staging, target, last=(SAVED_MODEL_FILE,))
     else:
       _move_into_place(staging, target)
   finally:

@@ -8,7 +8,7 @@ so that a folder that cannot be made or written in fails in one line,
 Writability is tested by creating and removing a probe file, not with
 `os.access`: `os.access` says yes to root on a read-only mount, and to anyone on
 a folder whose file system refuses new files (`/sys`, a full quota).
-Remote locations (`gs://`, `s3://`, ...) are left to their file system.
+Remote locations (`gs://`, ...) are left to their file system.
 """
 
 import tempfile

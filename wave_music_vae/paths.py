@@ -1,4 +1,8 @@
-"""Run directories and checkpoint folders that may be remote (`gs://`, `s3://`, `ram://`, ...).
+"""Run directories and checkpoint folders that may be remote (`gs://`, `ram://`).
+
+Any scheme TensorFlow has a file system for works: TF 2.17 itself has `gs://` and the
+in-memory `ram://` (the tests'); `s3://` and `hdfs://` come only with tensorflow-io's
+file systems (`import tensorflow_io`), which are neither tested nor documented here.
 
 `pathlib.Path` reads `gs://bucket/runs/x` as the local path `gs:/bucket/runs/x`: the
 run would land in a folder named `gs:` in the working directory. `as_path` gives a
@@ -14,10 +18,11 @@ at once rather than making a local `gs:` folder.
 """
 
 import contextlib
+import logging
 import os
 import uuid
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator, Optional, Sequence, Union
 
 from wave_music_vae.output_locations import is_remote
 
@@ -150,37 +155,62 @@ def replace(source: AnyPath, target: AnyPath) -> None:
 
 
 def _temporary_beside(path: AnyPath) -> AnyPath:
-  suffix = ".tmp" if isinstance(path, Path) else f".tmp.{uuid.uuid4().hex[:12]}"
-  return path.with_name(path.name + suffix)
-
-
-def copy_file(source, target) -> AnyPath:
-  """Copies file `source` to `target` (either may be remote) whole or not at all."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  target = as_path(target)
-  tmp = _temporary_beside(target)
-  try:
-    with _as_os_errors(source):
-      tf.io.gfile.copy(str(source), str(tmp), overwrite=True)
-    replace(tmp, target)
-  finally:
-    tmp.unlink(missing_ok=True)
-  return target
+  """A unique name beside `path`: writers of the same file at once (the workers of a
+  multi-worker run writing config.json, on NFS or gs://) each rename their own."""
+  return path.with_name(f"{path.name}.tmp.{uuid.uuid4().hex[:12]}")
 
 
 def write_text_atomically(path, text: str) -> AnyPath:
-  """Writes `text` to `path` whole or not at all: a temporary file beside it, then a rename.
-
-  Locally the temporary file is `NAME.tmp`. Remotely it has a unique suffix: workers
-  of a multi-worker run writing the same file (config.json) at once each rename their
-  own, where a shared name could be renamed away under another's feet.
-  """
+  """Writes `text` to `path` whole or not at all: a temporary file beside it, then a rename."""
   path = as_path(path)
   tmp = _temporary_beside(path)
-  tmp.write_text(text)
   try:
+    tmp.write_text(text)
     replace(tmp, path)
   finally:
-    if isinstance(tmp, RemotePath):
-      tmp.unlink(missing_ok=True)
+    tmp.unlink(missing_ok=True)
   return path
+
+
+def upload_tree(local: Path, remote: RemotePath, last: Sequence[str] = (),
+                overwrite: bool = False) -> None:
+  """Copies the files under local folder `local` to `remote` (`gs://...`), as `gsutil cp -r`.
+
+  Object stores have no folder rename, so a reader may list `remote` before it is
+  complete: files named in `last` (e.g. `saved_model.pb`, without which a server does not
+  load an export) are copied after the rest. `overwrite` replaces files already there;
+  without it an existing one is an error. A failed upload removes what it added (the
+  files it made, and `remote` itself if it made it) and raises the failure as an OSError.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  files = sorted((f for f in local.rglob("*") if f.is_file()),
+                 key=lambda f: (f.name in last, str(f)))
+  made_remote = not remote.exists()
+  added = []
+  try:
+    for source in files:
+      target = remote.joinpath(*source.relative_to(local).parts)
+      target.parent.mkdir(parents=True, exist_ok=True)
+      existed = target.exists()
+      with _as_os_errors(target):
+        tf.io.gfile.copy(str(source), str(target), overwrite=overwrite)
+      if not existed:
+        added.append(target)
+  except BaseException:
+    _remove_quietly(added, remote if made_remote else None)
+    raise
+
+
+def _remove_quietly(files, folder: Optional[RemotePath]) -> None:
+  """Best-effort clean-up after a failure, which must not hide the failure itself."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  for path in files:
+    try:
+      path.unlink(missing_ok=True)
+    except OSError as e:
+      logging.warning("could not remove %s after a failed upload: %s", path, e)
+  if folder is not None:
+    try:
+      tf.io.gfile.rmtree(str(folder))
+    except tf.errors.OpError as e:
+      logging.warning("could not remove %s after a failed upload: %s", folder, e.message)
