@@ -348,10 +348,12 @@ def test_cache_keeps_songs_and_each_window_of_a_long_file(tmp_path, monkeypatch)
   soundfile.write(str(tmp_path / "mix.wav"), (0.01 + 0.09 * t).astype(np.float32),
                   SAMPLE_RATE_HZ, subtype="FLOAT")
   (tmp_path / "broken.wav").write_bytes(b"RIFF not audio")
-  reads = collections.Counter()
-  read_audio = audio_io.read_audio
+  reads, probes = collections.Counter(), collections.Counter()
+  read_audio, duration_seconds = audio_io.read_audio, audio_io.duration_seconds
   monkeypatch.setattr(audio_io, "read_audio", lambda path, *args: reads.update([Path(path).name])
                       or read_audio(path, *args))
+  monkeypatch.setattr(audio_io, "duration_seconds", lambda path: probes.update(
+      [Path(path).name]) or duration_seconds(path))
   files = data.list_folder(tmp_path)
   skipped = data.SkippedFiles()
   songs = data.decoded_songs(files, SAMPLE_RATE_HZ, skipped, training=True, seed=3,
@@ -367,6 +369,24 @@ def test_cache_keeps_songs_and_each_window_of_a_long_file(tmp_path, monkeypatch)
   # Windows of 2 s every 1 s: 0, 1, ..., 8 s, each read once however often it was drawn.
   assert window_starts == set(np.arange(9.0)) and reads["mix.wav"] == 9
   assert reads["song.wav"] == 1 and reads["broken.wav"] == 1 and len(skipped) == 1
+  assert probes == collections.Counter({"song.wav": 1, "mix.wav": 1, "broken.wav": 1})
+
+
+def test_cache_keeps_a_song_whose_length_no_header_gives(tmp_path, monkeypatch):
+  """A FLAC written to a pipe says no length: read from its start, and kept when that read
+  turns out to be the whole song."""
+  soundfile.write(str(tmp_path / "song.wav"), synth_song(1.0), SAMPLE_RATE_HZ)
+  monkeypatch.setattr(audio_io, "duration_seconds", lambda path: None)
+  reads = collections.Counter()
+  read_audio = audio_io.read_audio
+  monkeypatch.setattr(audio_io, "read_audio", lambda path, *args: reads.update([Path(path).name])
+                      or read_audio(path, *args))
+  songs = data.decoded_songs(data.list_folder(tmp_path), SAMPLE_RATE_HZ, data.SkippedFiles(),
+                             training=True, max_decode_seconds=2.0, cache=True)
+  for _ in range(3):
+    (audio, _), = list(songs)
+    assert audio.shape[0] == SAMPLE_RATE_HZ
+  assert reads["song.wav"] == 1
 
 
 def test_eval_takes_its_clips_through_the_whole_of_a_long_file(tmp_path, tiny_config, monkeypatch):

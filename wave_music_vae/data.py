@@ -327,6 +327,7 @@ def _decoder(sample_rate_hz: int, skipped: SkippedFiles, training: bool, seed: i
   """
   rng = np.random.default_rng(seed)
   kept = {}            # path or (path, window) -> samples, with `cache`.
+  durations = {}       # path -> seconds or None, with `cache`.
   unreadable = set()   # With `cache`.
 
   def spread_clips(path, total_seconds):
@@ -362,13 +363,24 @@ def _decoder(sample_rate_hz: int, skipped: SkippedFiles, training: bool, seed: i
     window = int(rng.integers(math.ceil(spare / hop) + 1))
     return min(window * hop, spare), window
 
+  def duration(path):
+    """The file's length in seconds, or None where neither its header nor ffmpeg says;
+    probed once per file with `cache`."""
+    if path not in durations:
+      try:
+        total = audio_io.duration_seconds(path)
+      except audio_io.AudioReadError:
+        total = None  # read_audio says why, if the file is not audio at all.
+      if not cache:
+        return total
+      durations[path] = total
+    return durations[path]
+
   def plan(path):
     """What to read of `path`: (offset s, duration s or None for the whole file, key to
-    keep the samples under with `cache`, or None not to keep them)."""
-    try:
-      total = audio_io.duration_seconds(path)
-    except audio_io.AudioReadError:
-      total = None  # read_audio says why, if the file is not audio at all.
+    keep the samples under with `cache`, or None not to keep them). An offset of None
+    means eval's clips spread through the whole file, whose length is then the duration."""
+    total = duration(path)
     if total is None:
       return 0.0, max_decode_seconds, None   # Kept below if it turns out to be whole.
     if total <= max_decode_seconds:
@@ -381,13 +393,15 @@ def _decoder(sample_rate_hz: int, skipped: SkippedFiles, training: bool, seed: i
     return offset, max_decode_seconds, None if window is None else (path, window)
 
   def read(path):
-    offset, duration, key = plan(path)
+    if path in kept:   # A song kept whole.
+      return kept[path]
+    offset, seconds, key = plan(path)
     if key in kept:
       return kept[key]
     if offset is None:
-      return spread_clips(path, duration)
-    audio = audio_io.read_audio(path, sample_rate_hz, offset, duration)
-    if key is None and duration is not None and len(audio) < round(duration * sample_rate_hz):
+      return spread_clips(path, seconds)
+    audio = audio_io.read_audio(path, sample_rate_hz, offset, seconds)
+    if key is None and seconds is not None and len(audio) < round(seconds * sample_rate_hz):
       key = path   # A file of unknown length that was read whole.
     if cache and key is not None:
       kept[key] = audio
