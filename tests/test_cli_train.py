@@ -1,5 +1,6 @@
 """`wave_music_vae_train` as a user runs it: real subprocesses, real signals, real files."""
 
+import json
 import random
 import shutil
 import signal
@@ -53,10 +54,59 @@ def test_train_writes_checkpoints_and_events_then_resumes(messy_folder, tmp_path
   assert second.returncode == 0, second.stderr
   assert "step 25" in second.stdout and "trained steps 25 -> 35" in second.stdout
   assert 35 in _steps_in(run_dir)
+  (run_dir / "train_options.json").unlink()  # As in a run from before it was written.
   evaluation = run("--config=tiny", f"--run_dir={run_dir}", f"--examples_path={messy_folder}",
                    "--mode=eval", "--eval_num_batches=2")
   assert evaluation.returncode == 0 and "reconstruction_loss" in evaluation.stdout
   assert list((run_dir / "eval").glob("events.out.tfevents.*"))
+  assert not (run_dir / "train_options.json").exists()  # An eval records no training options.
+
+
+# The train command, with every training dataset it builds recorded (as JSON lines in the
+# file named by its first argument): the seed it was built with and the songs of its
+# first 24 clips (which song each clip comes from is seeded; where in the song is not).
+RECORDING_TRAIN = r"""
+import json, sys
+from absl import app
+from wave_music_vae import data
+from wave_music_vae.cli import train
+
+record = sys.argv.pop(1)
+build = data.DatasetSource.dataset
+
+def recording(self, config, split, *args, **kwargs):
+  dataset = build(self, config, split, *args, **kwargs)
+  if split == "train":
+    twin = build(self, config, split, with_source=True)
+    songs = [s.decode() for b in twin.take(6) for s in b["source"].numpy()]
+    with open(record, "a", encoding="utf-8") as f:
+      f.write(json.dumps({"seed": config.seed, "songs": songs}) + "\n")
+  return dataset
+
+data.DatasetSource.dataset = recording
+app.run(lambda argv: sys.exit(train.run(argv)))
+"""
+
+
+def test_a_resumed_run_trains_on_other_batches_than_its_first_steps(song_folder, tmp_path,
+                                                                    tiny_config):
+  """The command builds a run's training data once, after the restore: a resumed run's from
+  config.seed + its step (**was**: built twice on a resume; and nothing showed that the
+  command reseeds, where the batches of the run's first steps would come again)."""
+  script, record = tmp_path / "recording_train.py", tmp_path / "datasets.jsonl"
+  script.write_text(RECORDING_TRAIN)
+  args = [sys.executable, str(script), str(record), "--config=tiny", f"--run_dir={tmp_path / 'r'}",
+          f"--examples_path={song_folder}", "--noprogress", "--eval_num_batches=1"]
+  builds = []
+  for num_steps in (2, 3):
+    done = subprocess.run([*args, f"--num_steps={num_steps}"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    builds.append([json.loads(line) for line in record.read_text().splitlines()])
+    record.unlink()
+  (first,), (resumed,) = builds  # One training dataset per run.
+  assert resumed["songs"] != first["songs"]
+  assert first["seed"] == tiny_config.seed and resumed["seed"] == tiny_config.seed + 2
 
 
 @pytest.mark.parametrize("args,message", [

@@ -112,6 +112,23 @@ def test_a_resumed_run_draws_the_noise_its_run_would_have_drawn_next(tiny_config
     np.testing.assert_array_equal(a, b)
 
 
+def test_a_warm_start_draws_other_noise_than_a_fresh_run(tiny_config, tmp_path):
+  """A warm start seeds the Sampling layer's noise from its step, as a resume without a noise
+  state is (**was**: left at [seed, 0], the noise of every fresh run's first steps)."""
+  source = training.Trainer(tiny_config, tmp_path / "source")
+  fresh = training.Trainer(tiny_config, tmp_path / "fresh")
+  warm = training.Trainer(tiny_config, tmp_path / "warm")
+  assert _noise_state(warm) == _noise_state(fresh) == [tiny_config.seed, 0]
+  warm.warm_start(source.model, source_steps=40)
+  assert _noise_state(warm) == [tiny_config.seed + 40, 0]
+  mu, sigma = tf.zeros([2, tiny_config.z_size]), tf.ones([2, tiny_config.z_size])
+  assert not np.allclose(warm.model.sampling([mu, sigma]), fresh.model.sampling([mu, sigma]))
+  # Checkpointed with the run, as its own noise state.
+  warm.save()
+  resumed = training.Trainer(tiny_config, tmp_path / "warm")
+  assert resumed.restore() == 40 and _noise_state(resumed) == _noise_state(warm)
+
+
 def test_a_resumed_run_is_seeded_from_its_step(song_folder, tiny_config):
   """A fresh run is seeded as before; a resumed one draws other crops and shuffles than its
   first steps (**was**: every start rebuilt the data from config.seed, replaying step 1)."""
@@ -147,6 +164,56 @@ def test_run_dir_with_another_config_is_refused_once_it_has_a_checkpoint(tiny_co
   with pytest.raises(training.TrainingError, match="differs in z_size"):
     training.prepare_run_dir(tmp_path, other)
   assert config_lib.load_config(str(tmp_path / "config.json")).z_size == tiny_config.z_size
+
+
+def test_a_lost_checkpoint_state_does_not_let_another_config_replace_the_run_s(tiny_config,
+                                                                              tmp_path):
+  """ckpt-N files without their `checkpoint` state file are still checkpoints (**was**: the
+  library call saw none, replaced config.json and skipped the precision check; only the
+  CLI was safe, its Trainer repairing the state first)."""
+  training.prepare_run_dir(tmp_path, tiny_config)
+  training.Trainer(tiny_config, tmp_path).save()
+  (tmp_path / "train" / "checkpoint").unlink()
+  with pytest.raises(training.TrainingError, match="differs in z_size"):
+    training.prepare_run_dir(tmp_path, config_lib.override(tiny_config, {"z_size": 4}))
+  assert config_lib.load_config(str(tmp_path / "config.json")) == tiny_config
+  (tmp_path / "train" / "checkpoint").write_text("garbled {")
+  with pytest.raises(training.TrainingError, match="was trained without --mixed_precision"):
+    training.prepare_run_dir(tmp_path, tiny_config, mixed_precision=True)
+  assert tf.train.latest_checkpoint(str(tmp_path / "train")).endswith("ckpt-0")  # repaired
+
+
+def test_an_eval_checks_the_precision_but_records_none(tiny_config, tmp_path):
+  """--mode=eval (training=False) is refused a precision its run was not trained with, and
+  writes no train_options.json (**was**: written by an eval too)."""
+  training.prepare_run_dir(tmp_path, tiny_config, training=False)
+  assert not (tmp_path / training.TRAIN_OPTIONS_FILE).exists()
+  training.prepare_run_dir(tmp_path, tiny_config, mixed_precision=True)
+  training.Trainer(tiny_config, tmp_path, mixed_precision=True).save()
+  (tmp_path / training.TRAIN_OPTIONS_FILE).unlink()  # A run from before the file was written.
+  with pytest.raises(training.TrainingError, match="was trained with --mixed_precision"):
+    training.prepare_run_dir(tmp_path, tiny_config, training=False)
+  training.prepare_run_dir(tmp_path, tiny_config, mixed_precision=True, training=False)
+  assert not (tmp_path / training.TRAIN_OPTIONS_FILE).exists()
+  training.prepare_run_dir(tmp_path, tiny_config, mixed_precision=True)
+  assert (tmp_path / training.TRAIN_OPTIONS_FILE).read_text() == '{"mixed_precision": true}'
+
+
+@pytest.mark.parametrize("mixed_precision", [False, True], ids=["float32", "mixed_float16"])
+def test_the_optimizer_s_config_has_the_schedule_and_no_lambda(tiny_config, tmp_path,
+                                                               mixed_precision, recwarn):
+  """**was**: a lambda capturing the Trainer as the learning rate, which `get_config` marshalled
+  with Keras' "unsafe lambda" warning."""
+  trainer = training.Trainer(tiny_config, tmp_path, mixed_precision=mixed_precision)
+  config = trainer.optimizer.get_config()
+  assert not [str(w.message) for w in recwarn.list], [str(w.message) for w in recwarn.list]
+  adam = config["inner_optimizer"]["config"] if mixed_precision else config
+  schedule = adam["learning_rate"]["config"]["schedule"]
+  assert schedule["registered_name"] == "wave_music_vae>MusicVaeLearningRate"
+  assert schedule["config"] == trainer.learning_rate.get_config()
+  trainer.step.assign(7)  # The rate Adam applies follows the step.
+  assert float(keras.ops.convert_to_numpy(trainer.optimizer.learning_rate)) == pytest.approx(
+      float(trainer.learning_rate(7)), rel=1e-6)
 
 
 def test_learning_rate_schedule_decays_to_its_floor():

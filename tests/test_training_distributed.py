@@ -67,17 +67,30 @@ def _train_and_save(kind: str, run_dir: str, out_prefix: str) -> None:
       "losses": summary.last_losses}))
 
 
-def _uneven_batches(run_dir: str, out_prefix: str) -> None:
-  """Under MirroredStrategy on two devices: whether a batch of 3 is refused, and the losses
-  logged for a batch of 3 clips split 2 + 1 over the replicas; writes OUT.json."""
+def _uneven_batches(kind: str, run_dir: str, out_prefix: str) -> None:
+  """Trains 2 steps, on 4 clips then on 3 (the last batch of a dataset that does not drop
+  it), under MirroredStrategy on two devices ("mirrored_uneven": the 3 clips split 2 + 1)
+  or on one ("one_device_uneven"); writes OUT.json: the losses logged at the last step,
+  and whether a batch_size of 3 is refused.
+
+  The Sampling layer draws no noise here: a replica takes its rows of noise drawn for
+  replicas x its own share, so under unequal shares a clip gets other noise than on one
+  device, which would blur the comparison of how the terms are reduced.
+  """
   import dataclasses  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  cpu = tf.config.list_physical_devices("CPU")[0]
-  tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+  if kind == "mirrored_uneven":
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
   from wave_music_vae import config as config_lib  # pylint: disable=g-import-not-at-top
+  from wave_music_vae import layers  # pylint: disable=g-import-not-at-top
   from wave_music_vae import training  # pylint: disable=g-import-not-at-top
+  layers.Sampling.call = lambda self, inputs: inputs[0]  # z = mu
   config = config_lib.load_config("tiny")
-  strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+  if kind == "mirrored_uneven":
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+  else:
+    strategy = tf.distribute.get_strategy()
   try:
     training.Trainer(dataclasses.replace(config, batch_size=3), run_dir + "_odd", strategy)
     refusal = None
@@ -85,11 +98,11 @@ def _uneven_batches(run_dir: str, out_prefix: str) -> None:
     refusal = str(e)
   training.seed_everything(config.seed)
   trainer = training.Trainer(config, run_dir, strategy)
-  # 4 clips, then 3: the last batch of a dataset that does not drop it.
   batches = _fixed_batches(config, 2).unbatch().take(7).batch(config.batch_size)
   summary = trainer.train(batches, 2, progress=False)
-  Path(out_prefix + ".json").write_text(json.dumps({"refusal": refusal,
-                                                    "losses": summary.last_losses}))
+  Path(out_prefix + ".json").write_text(json.dumps({
+      "refusal": refusal, "replicas": strategy.num_replicas_in_sync,
+      "losses": summary.last_losses}))
 
 
 def _command(kind, run_dir, out_prefix):
@@ -151,19 +164,27 @@ def test_mirrored_strategy_on_two_devices_trains_as_one_device(one_device_run, t
 def test_mirrored_strategy_refuses_an_uneven_batch_and_logs_means_over_every_clip(tmp_path):
   """A batch_size that does not split over the replicas is refused in one line (**was**: wrong
   logged losses, or a crash in collective ops with fewer clips than replicas); the logged
-  terms are means over the step's clips, however they are shared (**was**: an unweighted
-  mean of per-replica means, which logged reconstruction_loss above loss)."""
-  result = subprocess.run(_command("mirrored_uneven", tmp_path / "run", tmp_path / "uneven"),
-                          env=_environment(), capture_output=True, text=True,
-                          timeout=TIMEOUT_SECONDS, check=False)
-  assert result.returncode == 0, result.stderr[-3000:]
-  info = json.loads((tmp_path / "uneven.json").read_text())
-  assert info["refusal"] == ("batch_size=3 does not split evenly over the 2 replicas of "
-                             "MirroredStrategy; use a multiple of 2 (e.g. "
-                             "--hparams=batch_size=4)")
-  losses = info["losses"]  # Of the last batch: 3 clips, 2 on one replica and 1 on the other.
-  assert losses["loss"] == pytest.approx(
-      losses["reconstruction_loss"] + losses["beta"] * losses["kl_cost"], rel=1e-5)
+  terms are means over the step's clips, however they are shared: those one device logs
+  for the same clips and weights (**was**: an unweighted mean of per-replica means, which
+  logged reconstruction_loss above loss)."""
+  infos = {}
+  for kind in ("mirrored_uneven", "one_device_uneven"):
+    result = subprocess.run(_command(kind, tmp_path / kind, tmp_path / kind),
+                            env=_environment(), capture_output=True, text=True,
+                            timeout=TIMEOUT_SECONDS, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    infos[kind] = json.loads((tmp_path / f"{kind}.json").read_text())
+  mirrored, one_device = infos["mirrored_uneven"], infos["one_device_uneven"]
+  assert (mirrored["replicas"], one_device["replicas"]) == (2, 1)
+  assert mirrored["refusal"] == ("batch_size=3 does not split evenly over the 2 replicas of "
+                                 "MirroredStrategy; use a multiple of 2 (e.g. "
+                                 "--hparams=batch_size=4)")
+  assert one_device["refusal"] is None
+  # Of the last batch: 3 clips, 2 on one replica and 1 on the other.
+  for name in ("loss", "reconstruction_loss", "kl_loss", "kl_cost", "kl_bits", "log_mel_l1_db",
+               "beta"):
+    np.testing.assert_allclose(mirrored["losses"][name], one_device["losses"][name],
+                               rtol=1e-4, err_msg=name)
 
 
 def _free_port() -> int:
@@ -206,7 +227,7 @@ def test_two_workers_end_with_the_same_weights_as_one_device(one_device_run, tmp
 
 if __name__ == "__main__":
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  if sys.argv[1] == "mirrored_uneven":
-    _uneven_batches(*sys.argv[2:4])
+  if sys.argv[1].endswith("_uneven"):
+    _uneven_batches(*sys.argv[1:4])
   else:
     _train_and_save(*sys.argv[1:4])

@@ -9,7 +9,8 @@ of one device on the whole batch.
 Run directory layout (self-describing, as DDSP's and Magenta's):
   run_dir/config.json          the resolved config; eval, export and generate rebuild from it
   run_dir/train_options.json   {"mixed_precision": bool}: how the checkpoints' optimizer was
-                               built, which a resume must match (absent in older runs)
+                               built, which a resume must match; written by training, not
+                               by an eval (absent in older runs)
   run_dir/train/ckpt-N.*       tf.train checkpoints (model + optimizer + step + the Sampling
                                layer's noise state), newest kept
   run_dir/train/events.*       TensorBoard: every loss term, beta, learning rate; audio and
@@ -69,7 +70,12 @@ class NoEvalClipsError(TrainingError):
 
 @keras.saving.register_keras_serializable(package="wave_music_vae")
 class MusicVaeLearningRate(keras.optimizers.schedules.LearningRateSchedule):
-  """MusicVAE's decay: (learning_rate - min_learning_rate) * decay_rate**step + min."""
+  """MusicVAE's decay: (learning_rate - min_learning_rate) * decay_rate**step + min.
+
+  The optimizer does not get it as a Keras schedule, which Keras would call at Adam's
+  update count: `_ScheduleAtStep` calls it at the run's step. It stays a registered
+  schedule so that the optimizer's `get_config` names it, with its settings.
+  """
 
   def __init__(self, learning_rate, min_learning_rate, decay_rate):
     self.learning_rate = learning_rate
@@ -84,6 +90,27 @@ class MusicVaeLearningRate(keras.optimizers.schedules.LearningRateSchedule):
   def get_config(self):
     return {"learning_rate": self.learning_rate, "min_learning_rate": self.min_learning_rate,
             "decay_rate": self.decay_rate}
+
+
+class _ScheduleAtStep:
+  """The optimizer's learning rate: `schedule` at the run's step, not at Adam's own count.
+
+  Adam's `iterations` counts this optimizer's updates (0 after a warm start, behind the
+  step after skipped steps), and its bias correction needs it to. A named callable
+  rather than a lambda, so that `optimizer.get_config()` serialises the schedule
+  (a lambda is marshalled with a warning). `get_config` describes; it does not
+  rebuild: the step is the trainer's variable.
+  """
+
+  def __init__(self, schedule: MusicVaeLearningRate, step: tf.Variable):
+    self.schedule = schedule
+    self.step = step
+
+  def __call__(self):
+    return self.schedule(self.step)
+
+  def get_config(self):
+    return {"schedule": keras.saving.serialize_keras_object(self.schedule)}
 
 
 def choose_strategy(tpu: str = "") -> tf.distribute.Strategy:
@@ -201,18 +228,25 @@ def _trained_with_mixed_precision(run_dir: paths.AnyPath) -> Optional[bool]:
     return None
 
 
-def prepare_run_dir(run_dir, config: config_lib.Config, mixed_precision: bool = False) -> None:
+def prepare_run_dir(run_dir, config: config_lib.Config, mixed_precision: bool = False,
+                    training: bool = True) -> None:
   """Saves the resolved config and the precision in `run_dir`, or checks they match those there.
 
   A run directory with no checkpoint yet (a run killed before its first, e.g. out
   of memory at a too large batch) takes the new config: nothing was trained with
-  the old one. Mixed precision changes the optimizer the checkpoints hold (a loss-scale
-  wrapper around Adam), so a run resumes with the setting it was trained with.
+  the old one. Whether it has one is read from its checkpoint state, repaired first
+  if damaged or missing beside ckpt-N files (`_checkpoint_state`), so that a lost
+  state file never lets another config replace the one its checkpoints were
+  trained with. Mixed precision changes the optimizer the checkpoints hold (a
+  loss-scale wrapper around Adam), so a run resumes with the setting it was trained
+  with; the setting is recorded (train_options.json) only by `training`: an eval
+  (`training=False`) is checked against it but writes none.
   """
   run_dir = paths.as_path(run_dir)
   run_dir.mkdir(parents=True, exist_ok=True)
   saved_path = run_dir / "config.json"
-  has_checkpoint = _latest_checkpoint(run_dir) is not None
+  train_dir = run_dir / "train"
+  has_checkpoint = train_dir.is_dir() and _checkpoint_state(train_dir) is not None
   if saved_path.exists():
     saved = config_lib.load_config(str(saved_path))
     differing = config_lib.differing_fields(config, saved)
@@ -233,7 +267,7 @@ def prepare_run_dir(run_dir, config: config_lib.Config, mixed_precision: bool = 
         f"optimizer state its checkpoints hold; {'add' if recorded else 'leave out'} "
         "--mixed_precision to resume or evaluate it, or use a new --run_dir")
   options_path = run_dir / TRAIN_OPTIONS_FILE
-  if recorded != mixed_precision or not options_path.exists():
+  if training and (recorded != mixed_precision or not options_path.exists()):
     paths.write_text_atomically(options_path, json.dumps({"mixed_precision": mixed_precision}))
 
 
@@ -348,10 +382,9 @@ class Trainer:
                                          name="nonfinite_steps")
       self.learning_rate = MusicVaeLearningRate(config.learning_rate, config.min_learning_rate,
                                                 config.decay_rate)
-      # The schedule is read at the run's step, not at Adam's `iterations`: that one
-      # counts this optimizer's own updates (0 after a warm start, behind the step after
-      # skipped steps), and Adam's bias correction needs it to.
-      optimizer = keras.optimizers.Adam(lambda: self.learning_rate(self.step),
+      # The schedule is read at the run's step, not at Adam's `iterations` (see
+      # `_ScheduleAtStep`).
+      optimizer = keras.optimizers.Adam(_ScheduleAtStep(self.learning_rate, self.step),
                                         global_clipnorm=config.clip_norm)
       if mixed_precision:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -379,8 +412,8 @@ class Trainer:
 
   # -- checkpoints -----------------------------------------------------------------
   def latest_checkpoint(self) -> Optional[str]:
-    """The newest checkpoint prefix in run_dir/train, or None."""
-    return tf.train.latest_checkpoint(str(self.run_dir / "train"))
+    """The newest checkpoint prefix in run_dir/train, or None (also if its state is unreadable)."""
+    return _latest_checkpoint(self.run_dir)
 
   def restore(self) -> int:
     """Restores the newest readable checkpoint in run_dir/train, if any; returns the step.
@@ -406,7 +439,7 @@ class Trainer:
         continue
       step = int(self.step.numpy())
       if not with_noise:  # Not the noise of the run's first steps again.
-        self._sampling_state().assign([self.config.seed + step, 0])
+        self._reseed_noise(step)
       logging.info("resumed from %s at step %d", prefix, step)
       return step
     if candidates:
@@ -421,9 +454,11 @@ class Trainer:
 
     Every variable is copied by path; the step counter continues from `source_steps`,
     so the learning-rate decay and the KL annealing carry on where the source left
-    them. The optimizer starts afresh: zero moments and an update count of 0, so Adam's
-    bias correction scales its first updates to the scheduled rate (its count is not
-    the schedule's step).
+    them, and the Sampling layer's noise is seeded from it as a resume without a noise
+    state is (`_reseed_noise`): other noise than a run's first steps, as the CLI's data
+    is (`seed_run`). The optimizer starts afresh: zero moments and an update count of
+    0, so Adam's bias correction scales its first updates to the scheduled rate (its
+    count is not the schedule's step).
 
     Raises:
       TrainingError: the source's variables differ in name or shape (another
@@ -443,17 +478,28 @@ class Trainer:
     for path, variable in ours.items():
       variable.assign(np.asarray(theirs[path].numpy(), dtype=variable.dtype))
     self.step.assign(source_steps)
+    self._reseed_noise(source_steps)
 
   def _sampling_state(self) -> tf.Variable:
     """The Sampling layer's noise state ([seed, draws]), which `model.weights` leaves out."""
     return self.model.sampling.seed_generator.state
+
+  def _reseed_noise(self, step: int) -> None:
+    """Seeds the Sampling layer's noise for a run that starts at `step` without a noise
+    state of its own: [config.seed + step, 0], as `seed_run` seeds its data."""
+    self._sampling_state().assign([self.config.seed + step, 0])
 
   def save(self) -> str:
     return self.manager.save(checkpoint_number=int(self.step.numpy()))
 
   # -- steps -----------------------------------------------------------------------
   def _replica_step(self, audio, global_batch_size):
-    """One replica's loss terms, the gradients summed over all replicas, and whether finite.
+    """One replica's share of a train step: (sums, beta, grads, finite).
+
+    `sums`: each of `LOSS_KEYS` summed over this replica's clips, and `clips`, their
+    count (summed over the replicas by the caller, which divides: means over the step's
+    clips); `beta`: the KL weight its loss used; `grads`: the gradients summed over all
+    replicas; `finite`: whether those and the global loss are all finite.
 
     Runs in replica context. The gradients are all-reduced here, not inside the
     optimizer, because Keras 3 clips each replica's *local* gradients to
@@ -478,7 +524,8 @@ class Trainer:
     # replicas and divided, the logged terms are means over the whole step's clips, as
     # on one device (a mean of per-replica means weighs unequal shares wrongly).
     clips = tf.cast(tf.shape(audio)[0], tf.float32)
-    sums = {k: terms[k] * clips for k in LOSS_KEYS}
+    # multiply_no_nan: a replica with no clips (whose means are NaN) adds 0, not NaN.
+    sums = {k: tf.math.multiply_no_nan(terms[k], clips) for k in LOSS_KEYS}
     sums["clips"] = clips
     return sums, terms["beta"], grads, finite
 

@@ -96,7 +96,6 @@ def main(argv):
       if not list(first):
         raise data.DataError(f"{source.examples_path}: the TFRecords hold no train-split clip "
                              "(prepared with every song held out?)")
-    train_dataset = source.dataset(config, "train", cache=FLAGS.cache_decoded_audio)
   trainer = training.Trainer(config, FLAGS.run_dir, strategy, FLAGS.mixed_precision)
   if FLAGS.mode == "eval" and not trainer.latest_checkpoint():
     raise common.UsageError(f"{FLAGS.run_dir}: no checkpoint to evaluate (train there first)")
@@ -116,12 +115,15 @@ def main(argv):
   if FLAGS.mode == "train" and trainer.is_chief:  # An eval may run beside its training.
     run_dir_lock = training.lock_run_dir(FLAGS.run_dir)  # pylint: disable=unused-variable
     # Held while this function runs: the file stays open until it returns.
-  training.prepare_run_dir(FLAGS.run_dir, config, FLAGS.mixed_precision)
+  training.prepare_run_dir(FLAGS.run_dir, config, FLAGS.mixed_precision,
+                           training=FLAGS.mode == "train")
   step = trainer.restore()
-  if FLAGS.mode == "train" and step:
-    # Resumed (or warm-started): other crops, shuffles and noise than the first steps had.
-    train_dataset = source.dataset(training.seed_run(config, step), "train",
-                                   cache=FLAGS.cache_decoded_audio)
+  if FLAGS.mode == "train":
+    # Built once the step is known: a resumed (or warm-started) run is seeded from it,
+    # for other crops and shuffles than the first steps had (its noise: the restored
+    # or reseeded Sampling state); a fresh run from config.seed, as seeded above.
+    train_config = training.seed_run(config, step) if step else config
+    train_dataset = source.dataset(train_config, "train", cache=FLAGS.cache_decoded_audio)
   print(f"config {config.name}: {trainer.model.count_params():,} parameters, "
         f"{config.clip_seconds:g} s clips at {config.sample_rate_hz} Hz, "
         f"{strategy.num_replicas_in_sync} replica(s); step {step}")
