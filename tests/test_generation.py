@@ -77,13 +77,16 @@ def test_three_window_song_comes_back_at_its_length_without_jumps_at_the_seams(b
            for edge in (grid.starts[i], grid.starts[i - 1] + clip, grid.fade_in_start(i),
                         grid.fade_in_start(i) + grid.crossfade_samples)]
   # A click is a step: it shows in the first difference and, standing out from the
-  # signal's own slope, in the second. Neither may be larger at a seam than elsewhere.
+  # signal's own slope, in the second. Neither may be much larger at a seam than
+  # elsewhere. (Within a crossfade two renderings mix, whose sum can be a little steeper
+  # than either: 4% more in the second difference for one tiny model; a cut from one
+  # window to the next is a step of the signal's own size, many times its slope.)
   for order in (1, 2):
     jumps = np.abs(np.diff(output, order))
     near_seams = np.zeros(len(jumps), bool)
     for seam in seams:
       near_seams[max(seam - 8, 0):seam + 8] = True
-    assert jumps[near_seams].max() <= jumps[~near_seams].max(), order
+    assert jumps[near_seams].max() <= 1.25 * jumps[~near_seams].max(), order
   assert np.sqrt(np.mean(output ** 2)) > 0.01
 
 
