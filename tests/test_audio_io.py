@@ -151,7 +151,9 @@ def test_16_bit_writes_round_to_the_nearest_step(tmp_path, suffix):
   step = 1 / audio_io.PCM_16_FULL_SCALE
   values = np.array([0.0, 1e-6, -1e-6, 0.3 * step, -0.3 * step, 0.7 * step, -0.7 * step, 0.5,
                      -0.5, 1.0, -1.0], np.float32)
+  given = values.copy()
   path = audio_io.write_audio(tmp_path / f"out{suffix}", values, RATE)
+  np.testing.assert_array_equal(values, given)   # The caller's samples are not scaled in place.
   written, _ = soundfile.read(str(path), dtype="int16")
   np.testing.assert_array_equal(written, [0, 0, 0, 0, 0, 1, -1, 16384, -16384, 32767, -32767])
 

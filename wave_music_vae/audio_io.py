@@ -295,8 +295,9 @@ def write_audio(path, waveform: np.ndarray, sample_rate_hz: int, overwrite: bool
   try:
     import soundfile  # pylint: disable=g-import-not-at-top
     if suffix in _SOUNDFILE_WRITE_FORMATS:
-      pcm_16 = np.round(waveform * PCM_16_FULL_SCALE).astype(np.int16)
-      soundfile.write(os.fsencode(tmp), pcm_16, sample_rate_hz,
+      # In place on `waveform` (already a clipped copy): a 10-minute song is 53 MB a copy.
+      np.round(np.multiply(waveform, PCM_16_FULL_SCALE, out=waveform), out=waveform)
+      soundfile.write(os.fsencode(tmp), waveform.astype(np.int16), sample_rate_hz,
                       subtype=_SOUNDFILE_WRITE_FORMATS[suffix])
     else:
       with tempfile.TemporaryDirectory() as work:
