@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 # runs: 9,025 steps from scratch, then new run directories warm-started from the previous
 # weights (WARM_START=...), whose optimizer moments started afresh; the third and fourth also
 # slowed the learning-rate decay (HPARAMS=decay_rate=0.99993, then 0.999966) to raise the rate
-# again; the fifth trained with edge_crop_fraction 0.2 (now in configs/soundtracks.json). Each run was stopped with SIGTERM (which writes a checkpoint); the steps after training
+# again; the fifth trained with edge_crop_fraction 0.2 (now in configs/soundtracks.json); the sixth
+# (HPARAMS=decay_rate=0.9999864 NUM_STEPS=140000) read all of each long track. Each run was stopped with SIGTERM (which writes a checkpoint); the steps after training
 # were then run by hand with the same arguments.
 wave_music_vae_train --config=soundtracks --run_dir="$RUN" --examples_path="$MUSIC" \
     --num_steps="${NUM_STEPS:-60000}" --cache_decoded_audio \
