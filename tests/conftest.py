@@ -69,3 +69,15 @@ def trained_run_dir(tmp_path_factory, song_folder, tiny_config):
   source = data.DatasetSource(str(song_folder), "folder")
   trainer.train(source.dataset(tiny_config, "train", cache=True), 150, progress=False)
   return run_dir
+
+
+@pytest.fixture
+def remote_root(tmp_path, monkeypatch):
+  """A fresh `ram://` folder (TensorFlow's in-memory file system, standing for gs://), with
+  the test run in an empty local working folder that must stay empty: a remote path taken
+  for a local one (pathlib folds `ram://x` to `ram:/x`) would make a folder named `ram:`."""
+  working = tmp_path / "working_directory"
+  working.mkdir()
+  monkeypatch.chdir(working)
+  yield f"ram://{tmp_path.name}"
+  assert os.listdir(working) == [], "a remote path was written as a local folder"

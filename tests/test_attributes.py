@@ -1,7 +1,6 @@
 """Attribute vectors over a labelled folder, in the library and through the two commands."""
 
 import json
-import os
 import shutil
 import subprocess
 
@@ -104,12 +103,11 @@ def test_attributes_command_saves_beside_the_checkpoint_and_generate_lists_them(
 
 
 def test_attributes_are_written_to_and_read_from_a_remote_run_dir(
-    trained_run_dir, song_folder, tmp_path, monkeypatch):
+    trained_run_dir, song_folder, remote_root):
   """attributes.json in a `scheme://` run directory (ram://, standing for gs://): written
   whole through tf.io.gfile (a temporary file, then a rename), and read back with the run's
   newest checkpoint (**was**: written to a local folder named `ram:`)."""
-  monkeypatch.chdir(tmp_path)
-  run_dir = f"ram://{tmp_path.name}/runs/tiny"
+  run_dir = f"{remote_root}/runs/tiny"
   paths.upload_tree(trained_run_dir, paths.as_path(run_dir))
   before = set(tf.io.gfile.listdir(run_dir))
   loaded = checkpoints.load(run_dir=run_dir)
@@ -129,4 +127,3 @@ def test_attributes_are_written_to_and_read_from_a_remote_run_dir(
   assert sorted(again.attributes) == ["high", "low"]
   for label, vector in result.vectors.items():
     np.testing.assert_allclose(again.attributes[label], vector, rtol=1e-6)
-  assert os.listdir(tmp_path) == []                # no local `ram:` (or `gs:`) folder

@@ -405,13 +405,11 @@ def test_a_run_directory_takes_one_training_process_at_a_time(tmp_path):
   training.lock_run_dir(tmp_path / "run").close()
 
 
-def test_a_remote_run_dir_trains_resumes_and_keeps_its_config(tiny_config, tmp_path, monkeypatch,
-                                                              caplog):
+def test_a_remote_run_dir_trains_resumes_and_keeps_its_config(tiny_config, remote_root, caplog):
   """A `scheme://` run directory (TensorFlow's in-memory ram://, standing for gs://) is made,
   trained, resumed, repaired and checked through tf.io.gfile; it cannot be locked, which one
   warning says (**was**: pathlib read gs://b/runs as gs:/b/runs, a local folder named `gs:`)."""
-  monkeypatch.chdir(tmp_path)
-  run_dir = f"ram://{tmp_path.name}/runs/tiny"
+  run_dir = f"{remote_root}/runs/tiny"
   dataset = tf.data.Dataset.from_tensors({"audio": _clips(tiny_config)}).repeat()
   with caplog.at_level(logging.WARNING):
     assert training.lock_run_dir(run_dir) is None
@@ -448,4 +446,3 @@ def test_a_remote_run_dir_trains_resumes_and_keeps_its_config(tiny_config, tmp_p
                                      "in z_size;")
   assert config_lib.load_config(f"{run_dir}/config.json").z_size == tiny_config.z_size
   assert not tf.io.gfile.glob(f"{run_dir}/*.tmp*")
-  assert os.listdir(tmp_path) == []                # no local `ram:` (or `gs:`) folder
