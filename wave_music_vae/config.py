@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, List, Mapping, Optional, Tuple
 
 from wave_music_vae import paths
-from wave_music_vae.output_locations import is_remote
 
 DATA_LAYOUTS = ("gtzan", "fma", "folder", "tfrecord")
 
@@ -291,7 +290,7 @@ def load_config(name_or_path: str, hparams: Optional[Mapping[str, Any]] = None,
   current = name_or_path
   while current:
     path = (paths.as_path(current) if current.endswith(".json") or os.sep in current
-            or is_remote(current) else directory / f"{current}.json")
+            or paths.is_remote(current) else directory / f"{current}.json")
     if not path.is_file():
       raise ConfigError(f"unknown config {current!r}; valid configs: {', '.join(available_configs(directory))}")
     if path in seen:

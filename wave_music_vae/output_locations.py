@@ -14,13 +14,11 @@ Remote locations (`gs://`, ...) are left to their file system.
 import tempfile
 from pathlib import Path
 
+from wave_music_vae.paths import is_remote
+
 
 class OutputPathError(Exception):
   """An output location that cannot be made or written in; names it and why."""
-
-
-def is_remote(path) -> bool:
-  return "://" in str(path)
 
 
 def _check(folder: Path, named: Path) -> None:

@@ -24,7 +24,6 @@ import uuid
 from pathlib import Path
 from typing import Iterator, Optional, Sequence, Union
 
-from wave_music_vae.output_locations import is_remote
 
 
 @contextlib.contextmanager
@@ -135,6 +134,11 @@ class RemotePath:
 
 
 AnyPath = Union[Path, RemotePath]
+
+
+def is_remote(path) -> bool:
+  """Whether `path` is `scheme://...` rather than a local path."""
+  return "://" in str(path)
 
 
 def as_path(path) -> AnyPath:
