@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from wave_music_vae import config as config_lib
 from wave_music_vae import paths
-from wave_music_vae.model import WaveMusicVAE, model_variables
+from wave_music_vae.model import CHECKPOINT_READ_ERRORS, WaveMusicVAE, model_variables
 
 DEFAULT_CHECKPOINT = "soundtracks"
 WEIGHTS_FILE = "model.weights.h5"
@@ -157,8 +157,7 @@ def _load_training_checkpoint(prefix: str, run_dir: paths.AnyPath,
   try:
     status = tf.train.Checkpoint(model=model_variables(model)).read(prefix)
     status.expect_partial().assert_existing_objects_matched()
-  except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:
-    # IndexError: a truncated .data file ("Read less bytes than requested").
+  except CHECKPOINT_READ_ERRORS as e:
     raise CheckpointError(f"{prefix}: cannot restore ({' '.join(str(e).split())[:200]})") from None
   steps = int(prefix.rsplit("-", 1)[1])
   return LoadedModel(model, found, load_attributes(run_dir, steps), prefix, run_dir, steps=steps)

@@ -118,6 +118,12 @@ class WaveMusicVAE(keras.Model):
     return cls(**config)
 
 
+# What reading a damaged checkpoint of `model_variables` raises: a truncated .data file gives
+# IndexError ("Read less bytes than requested"), a truncated .index an OpError, a checkpoint
+# of another model AssertionError or ValueError.
+CHECKPOINT_READ_ERRORS = (tf.errors.OpError, ValueError, AssertionError, IndexError)
+
+
 def model_variables(model) -> dict:
   """The model's variables keyed by their stable path (`encoder/front_end/block_0/conv/kernel`).
 

@@ -49,14 +49,11 @@ import tensorflow as tf
 
 from wave_music_vae import config as config_lib
 from wave_music_vae import paths
-from wave_music_vae.model import WaveMusicVAE, model_variables
+from wave_music_vae.model import CHECKPOINT_READ_ERRORS, WaveMusicVAE, model_variables
 
 LOSS_KEYS = ("loss", "reconstruction_loss", "kl_loss", "kl_cost", "kl_bits", "log_mel_l1_db")
 # The checkpoint key of the Sampling layer's noise state (absent from older checkpoints).
 SAMPLING_STATE_KEY = "sampling_state/.ATTRIBUTES/VARIABLE_VALUE"
-# What reading a damaged checkpoint raises: a truncated .data file gives IndexError ("Read
-# less bytes than requested"), a truncated .index an OpError.
-CHECKPOINT_READ_ERRORS = (tf.errors.OpError, ValueError, AssertionError, IndexError)
 TRAIN_OPTIONS_FILE = "train_options.json"
 
 
