@@ -266,6 +266,20 @@ def test_every_file_a_pattern_matches_is_checked_and_named(tmp_path, tiny_config
     data.tfrecord_dataset(str(tmp_path / "clips*"), tiny_config, "train")
 
 
+def test_each_shard_is_read_once_for_its_check_until_it_changes(tmp_path, tiny_config):
+  """Training, its start-up check and its eval pass each build a dataset of the same shards
+  (which may be thousands of remote files): each shard's first clip is read once."""
+  for shard in range(2):
+    _write_records(tmp_path / f"clips-0000{shard}-of-00002", 1.0)
+  reads_before = data._first_clip_format.cache_info().misses
+  for split in ("train", "train", "eval"):
+    data.tfrecord_dataset(str(tmp_path / "clips*"), tiny_config, split)
+  assert data._first_clip_format.cache_info().misses == reads_before + 2
+  _write_records(tmp_path / "clips-00001-of-00002", 1.0, rate=16000)  # rewritten in place
+  with pytest.raises(data.DataError, match=r"clips-00001-of-00002: clips are at 16000 Hz"):
+    data.tfrecord_dataset(str(tmp_path / "clips*"), tiny_config, "train")
+
+
 def test_tfrecord_clips_shorter_than_the_config_clip_are_refused(tmp_path, tiny_config):
   _write_records(tmp_path / "half-00000-of-00001", 0.5)
   with pytest.raises(data.DataError) as error:

@@ -536,6 +536,21 @@ def parse_example(serialized: tf.Tensor) -> dict:
   return parsed
 
 
+@functools.lru_cache(maxsize=None)
+def _first_clip_format(path: str, mtime_nsec: int, length: int) -> Optional[Tuple[int, int]]:
+  """(sample rate in Hz, samples) of the first clip in the TFRecord file `path`, or None
+  when it holds none. Cached by the file's modification time and length: training, its
+  start-up check and its eval pass each read the same shards, which may be thousands
+  of remote files."""
+  del mtime_nsec, length  # The cache key only: a rewritten file is read again.
+  try:
+    first = next(iter(tf.data.TFRecordDataset([path]).map(parse_example).take(1)), None)
+  except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+    raise DataError(f"{path}: not a TFRecord of clips as prepared by "
+                    f"wave_music_vae_prepare_tfrecord ({type(e).__name__})") from e
+  return None if first is None else (int(first["sample_rate_hz"]), int(tf.size(first["audio"])))
+
+
 def _check_tfrecord_file(path: str, config) -> None:
   """Raises DataError, naming `path`, unless its first clip suits `config`.
 
@@ -543,19 +558,15 @@ def _check_tfrecord_file(path: str, config) -> None:
   shard of another rate or clip length is named at once rather than failing (or,
   for short clips, being zero-padded) somewhere inside tf.data.
   """
-  try:
-    first = next(iter(tf.data.TFRecordDataset([path]).map(parse_example).take(1)), None)
-  except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
-    raise DataError(f"{path}: not a TFRecord of clips as prepared by "
-                    f"wave_music_vae_prepare_tfrecord ({type(e).__name__})") from e
+  stat = tf.io.gfile.stat(path)
+  first = _first_clip_format(path, stat.mtime_nsec, stat.length)
   if first is None:
     return
-  rate = int(first["sample_rate_hz"])
+  rate, samples = first
   if rate != config.sample_rate_hz:
     raise DataError(f"{path}: clips are at {rate} Hz, not the config rate of "
                     f"{config.sample_rate_hz} Hz; prepare them again with "
                     f"--sample_rate_hz={config.sample_rate_hz}")
-  samples = int(tf.size(first["audio"]))
   if samples < config.clip_samples:
     raise DataError(f"{path}: clips are {samples / rate:g} s, shorter than the config's "
                     f"{config.clip_seconds:g} s clips; prepare them again with "
