@@ -170,7 +170,8 @@ def _load_shipped(directory: paths.AnyPath, expected: Optional[config_lib.Config
   try:
     model.load_weights(str(directory / WEIGHTS_FILE))
   except (OSError, ValueError) as e:
-    raise CheckpointError(f"{directory / WEIGHTS_FILE}: cannot load ({' '.join(str(e).split())[:200]})") from None
+    cause = " ".join(str(e).split())[:200]
+    raise CheckpointError(f"{directory / WEIGHTS_FILE}: cannot load ({cause})") from None
   steps = _shipped_steps(directory)
   return LoadedModel(model, found, load_attributes(directory, steps), str(directory), directory,
                      steps=steps)

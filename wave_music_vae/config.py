@@ -131,7 +131,8 @@ class Config:
     if not (len(self.conv_channels) == len(self.conv_pool_time) == len(self.conv_pool_freq)):
       problems.append("conv_channels, conv_pool_time and conv_pool_freq must have equal lengths")
     if not problems and self.num_segments > self.num_frames:  # num_frames needs a valid hop.
-      problems.append(f"num_segments={self.num_segments} (more than the {self.num_frames} frames of a clip)")
+      problems.append(f"num_segments={self.num_segments} (more than the {self.num_frames} "
+                      "frames of a clip)")
     if problems:
       raise ConfigError(f"config {self.name!r}: invalid " + "; ".join(problems))
 
@@ -231,7 +232,8 @@ def override(config: Config, values: Mapping[str, Any]) -> Config:
   values = _renamed(values)
   unknown = sorted(set(values) - set(fields))
   if unknown:
-    raise ConfigError(f"unknown hparam(s) {', '.join(unknown)}; valid names: {', '.join(sorted(fields))}")
+    raise ConfigError(f"unknown hparam(s) {', '.join(unknown)}; "
+                      f"valid names: {', '.join(sorted(fields))}")
   return dataclasses.replace(config, **{k: _coerce(k, v) for k, v in values.items()})
 
 
@@ -292,7 +294,8 @@ def load_config(name_or_path: str, hparams: Optional[Mapping[str, Any]] = None,
     path = (paths.as_path(current) if current.endswith(".json") or os.sep in current
             or paths.is_remote(current) else directory / f"{current}.json")
     if not path.is_file():
-      raise ConfigError(f"unknown config {current!r}; valid configs: {', '.join(available_configs(directory))}")
+      raise ConfigError(f"unknown config {current!r}; "
+                        f"valid configs: {', '.join(available_configs(directory))}")
     if path in seen:
       raise ConfigError(f"config {name_or_path!r}: circular 'base' chain through {path}")
     seen.append(path)

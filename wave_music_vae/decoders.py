@@ -37,7 +37,8 @@ class HierarchicalDecoder(keras.layers.Layer):
                decoder_lstm_units=256, **kwargs):
     super().__init__(**kwargs)
     frames_per_segment = frames_per_segment or -(-num_frames // num_segments)
-    if not num_segments * frames_per_segment >= num_frames > (num_segments - 1) * frames_per_segment:
+    covered = num_segments * frames_per_segment
+    if not covered >= num_frames > covered - frames_per_segment:
       raise ValueError("num_segments * frames_per_segment must cover num_frames with less "
                        f"than one segment to spare. Received: num_segments={num_segments}, "
                        f"frames_per_segment={frames_per_segment}, num_frames={num_frames}")

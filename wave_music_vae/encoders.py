@@ -34,8 +34,9 @@ class ConvFrontEnd(keras.layers.Layer):
     self.conv_channels = tuple(conv_channels)
     self.conv_pool_time = tuple(conv_pool_time)
     self.conv_pool_freq = tuple(conv_pool_freq)
-    self.blocks = [ConvBlock2D(c, t, f, name=f"block_{i}", dtype=self.dtype_policy) for i, (c, t, f) in
-                   enumerate(zip(self.conv_channels, self.conv_pool_time, self.conv_pool_freq))]
+    self.blocks = [
+        ConvBlock2D(c, t, f, name=f"block_{i}", dtype=self.dtype_policy) for i, (c, t, f)
+        in enumerate(zip(self.conv_channels, self.conv_pool_time, self.conv_pool_freq))]
 
   def build(self, input_shape):
     shape = (*input_shape, 1)

@@ -482,7 +482,8 @@ def format_table(results: dict) -> str:
   versus = r.get("versus_pca", {})
   if versus:
     confidence = versus["model"]["mr_stft"]["confidence"]
-    lines += ["", f"  {'minus PCA, same clips (' + format(confidence, '.0%') + ' bootstrap CI)':<40s}"
+    heading = f"minus PCA, same clips ({confidence:.0%} bootstrap CI)"
+    lines += ["", f"  {heading:<40s}"
                   f"{'MR-STFT':>24s}{'log-mel L1 dB':>28s}"]
     for name, comparison in versus.items():
       cells = "".join(

@@ -83,8 +83,9 @@ class KerasBackend:
 def load_backend(checkpoint_file: Optional[str] = None, run_dir: Optional[str] = None,
                  saved_model: Optional[str] = None, config: Optional[Config] = None) -> Backend:
   """The model named by the shared flags; with none of them, the shipped checkpoint."""
-  given = [name for name, value in (("--checkpoint_file", checkpoint_file),
-                                    ("--run_dir", run_dir), ("--saved_model", saved_model)) if value]
+  choices = (("--checkpoint_file", checkpoint_file), ("--run_dir", run_dir),
+             ("--saved_model", saved_model))
+  given = [name for name, value in choices if value]
   if len(given) > 1:
     raise checkpoints.CheckpointError(f"give at most one of {', '.join(given)}")
   if saved_model:
