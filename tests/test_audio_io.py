@@ -244,3 +244,13 @@ def test_fuzz_garbage_bytes(tmp_path, content, header, suffix):
     assert str(e).startswith(str(path)) and "\n" not in str(e)
     return
   _check_features(out)
+
+
+def test_an_existing_file_no_decoder_can_parse_is_not_said_to_be_missing(tmp_path):
+  """libsndfile's MP3 reader reports a file it cannot parse as one that does not exist."""
+  path = tmp_path / "._song.mp3"   # e.g. a macOS AppleDouble twin of a song
+  path.write_bytes(b"\x00\x05\x16\x07" + bytes(4000))
+  with pytest.raises(audio_io.AudioReadError) as error:
+    audio_io.read_audio(path, RATE)
+  assert "does not exist" not in str(error.value)
+  assert f"libsndfile: {audio_io.LIBSNDFILE_CANNOT_PARSE};" in str(error.value)

@@ -183,6 +183,24 @@ def test_fma_tracks_split_alike_from_a_pattern_or_a_folder_at_any_level(tmp_path
                    "099/099001.mp3")}
 
 
+def test_gtzan_songs_split_and_are_labelled_alike_from_a_pattern_or_a_folder(tmp_path):
+  """With --data_layout=gtzan a pattern's songs take their genre folder as the label and
+  GTZAN's genre/file as the split key, as the folder reader gives them (not `genres`, and
+  not a key that puts 17% of the songs on the other side of the split)."""
+  for genre in ("blues", "rock"):
+    for i in range(3):
+      path = tmp_path / "gtzan" / "genres" / genre / f"{genre}.{i:05d}.au"
+      path.parent.mkdir(parents=True, exist_ok=True)
+      path.write_bytes(b"")
+  (tmp_path / "gtzan" / "genres" / "rock" / "._rock.00000.au").write_bytes(b"")  # macOS twin
+  listed = [[(f.relative_path, f.label) for f in files] for files in (
+      prepare.list_input_files([f"{tmp_path}/gtzan/**.au"], "gtzan"),
+      prepare.list_input_files([str(tmp_path / "gtzan")], "gtzan"),
+      data.list_gtzan(tmp_path / "gtzan" / "genres"))]
+  assert listed[0] == listed[1] == listed[2] == [
+      (f"{genre}/{genre}.{i:05d}.au", genre) for genre in ("blues", "rock") for i in range(3)]
+
+
 def test_songs_whose_names_are_not_utf8_are_prepared(tmp_path):
   """Beam's string coder refuses such names, so paths travel through the pipeline as bytes."""
   root = tmp_path / "songs"

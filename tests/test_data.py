@@ -85,6 +85,77 @@ def test_symlinked_folders_are_followed_once_and_dangling_links_are_counted(tmp_
   assert list(skipped.causes) == [str(library / "rock" / "gone.wav")]
 
 
+def test_a_song_linked_into_two_folders_is_listed_once(tmp_path):
+  """Two paths to one song would be split (and labelled) independently: trained on under
+  one name, evaluated on under the other."""
+  library = tmp_path / "library"
+  for seed, name in enumerate(("song16.wav", "other.wav")):
+    _touch_song(library / "Rock" / name, seed=seed)
+  (library / "Favourites").mkdir()
+  (library / "Favourites" / "fav7.wav").symlink_to(library / "Rock" / "song16.wav")
+  files = data.list_folder(library)
+  assert [(f.relative_path, f.label) for f in files] == [("Favourites/fav7.wav", "Favourites"),
+                                                        ("Rock/other.wav", "Rock")]
+
+
+@pytest.mark.parametrize("real, alias", [("Rock", "Zed"), ("Zed", "Rock")])
+def test_a_folder_linked_twice_is_listed_under_its_first_name_in_sorted_order(tmp_path, real,
+                                                                             alias):
+  """Which of two names a song gets (its label and split) does not depend on the file
+  system's directory order."""
+  _touch_song(tmp_path / real / "a.wav")
+  (tmp_path / alias).symlink_to(tmp_path / real, target_is_directory=True)
+  assert [(f.relative_path, f.label) for f in data.list_folder(tmp_path)] == [("Rock/a.wav",
+                                                                              "Rock")]
+
+
+def test_hidden_files_and_macos_metadata_are_not_songs(tmp_path):
+  _touch_song(tmp_path / "album" / "song.mp3")
+  for hidden in ("album/._song.mp3", ".Trash-1000/old.wav", "__MACOSX/album/._song.mp3",
+                 ".cache/x.flac"):
+    (tmp_path / hidden).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / hidden).write_bytes(b"\0\5\26\7")
+  assert [f.relative_path for f in data.list_folder(tmp_path)] == ["album/song.mp3"]
+
+
+def test_gtzan_layout_refuses_folders_that_are_not_genres(tmp_path):
+  """A root one level above the dataset would otherwise label every song with its own
+  folder's name (and merge two copies of GTZAN)."""
+  for copy in ("gtzan_au", "gtzan_kaggle"):
+    _touch_song(tmp_path / copy / "genres" / "blues" / "blues.00000.wav")
+  with pytest.raises(data.DataError) as error:
+    data.list_gtzan(tmp_path)
+  assert str(error.value) == (
+      f"{tmp_path}: none of its sub-folders (gtzan_au, gtzan_kaggle) is a GTZAN genre; give the "
+      "folder that holds genres/ or genres_original/ (or, for your own folders, "
+      "--hparams=data_layout=folder)")
+  flat = tmp_path / "flat"
+  _touch_song(flat / "blues.00000.wav")
+  with pytest.raises(data.DataError, match=r"flat: no genre sub-folders; the gtzan layout reads"):
+    data.list_gtzan(flat)
+  assert [f.label for f in data.list_gtzan(tmp_path / "gtzan_au")] == ["blues"]
+
+
+@pytest.mark.parametrize("content, cause", [
+    (b"", r"not FMA's tracks.csv \(0 line\(s\)"),
+    (b",album,track\n,title,genre_top\n", r"not FMA's tracks.csv \(2 line\(s\)"),
+    (",album,track\n,title,genre_top\ntrack_id,,\n2,Caf\u00e9,Rock\n".encode("latin-1"),
+     r"cannot read FMA's track metadata \('utf-8' codec can't decode")])
+def test_an_unreadable_fma_tracks_csv_is_named(tmp_path, content, cause):
+  _touch_song(tmp_path / "fma_small" / "000" / "000002.mp3")
+  (tmp_path / "fma_metadata").mkdir()
+  (tmp_path / "fma_metadata" / "tracks.csv").write_bytes(content)
+  with pytest.raises(data.DataError, match=r"fma_metadata/tracks.csv: " + cause):
+    data.list_fma(tmp_path)
+
+
+def test_fma_names_that_are_digits_only_to_unicode_are_not_track_ids(tmp_path):
+  _touch_song(tmp_path / "fma_small" / "000" / "\u00b2.mp3")
+  _touch_song(tmp_path / "fma_small" / "000" / "000002.mp3")
+  assert [f.relative_path for f in data.list_fma(tmp_path)] == ["000/000002.mp3",
+                                                                 "fma_small/000/\u00b2.mp3"]
+
+
 def test_split_is_stable_disjoint_and_near_the_fraction():
   paths = [f"genre/song{i}.wav" for i in range(2000)]
   splits = [data.split_of(p, 0.1) for p in paths]
@@ -291,12 +362,17 @@ def test_tfrecord_clips_shorter_than_the_config_clip_are_refused(tmp_path, tiny_
 
 
 def test_a_folder_of_tfrecord_shards_is_pointed_at_its_pattern(tmp_path, tiny_config):
-  _write_records(tmp_path / "clips-00000-of-00002", 1.0)
+  _write_records(tmp_path / "my-clips-00000-of-00002", 1.0)
   with pytest.raises(data.DataError) as error:
     data.DatasetSource(str(tmp_path), "folder").dataset(tiny_config, "train")
   assert str(error.value) == (f"{tmp_path}: no audio files found for layout 'folder'; it holds "
                               f"TFRecord files: pass them as a pattern, e.g. "
-                              f"--examples_path='{tmp_path / 'clips'}*'")
+                              f"--examples_path='{tmp_path / 'my-clips'}*'")
+  with pytest.raises(data.DataError) as error:  # the prefix without its *
+    data.tfrecord_dataset(str(tmp_path / "my-clips"), tiny_config, "train")
+  assert str(error.value) == (f"{tmp_path / 'my-clips'}: no such folder of songs, and no "
+                              f"TFRecord files match (did you mean the prefix "
+                              f"'{tmp_path / 'my-clips'}*'?)")
 
 
 def test_missing_pattern_is_a_data_error(tmp_path, tiny_config):

@@ -114,13 +114,19 @@ def _decode_tfio(path: Path, offset_seconds: float, duration_seconds: Optional[f
     return _scale_to_float(np.asarray(samples.numpy())), rate
 
 
+LIBSNDFILE_CANNOT_PARSE = "not audio it can decode (no valid header or frames)"
+
+
 def _decode_soundfile(path: Path, offset_seconds: float, duration_seconds: Optional[float]):
   import soundfile  # pylint: disable=g-import-not-at-top
   try:
     opened = soundfile.SoundFile(os.fsencode(path))
   except soundfile.LibsndfileError as e:
     # Its message quotes the path as Python bytes (b'...'); the caller names the file.
-    raise RuntimeError(e.error_string) from None
+    # For a file it cannot parse its MP3 reader says the file "does not exist".
+    cause = (LIBSNDFILE_CANNOT_PARSE if "does not exist" in e.error_string and path.is_file()
+             else e.error_string)
+    raise RuntimeError(cause) from None
   with opened as f:
     rate = f.samplerate
     start = int(round(offset_seconds * rate))

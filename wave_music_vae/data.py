@@ -37,6 +37,7 @@ import logging
 import math
 import os
 import posixpath
+import re
 import threading
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -108,12 +109,26 @@ def split_of(relative_path: str, eval_fraction: float) -> str:
   return "eval" if int(digest[:8], 16) / 2 ** 32 < eval_fraction else "train"
 
 
-def _audio_paths(root: Path, extensions=audio_io.AUDIO_EXTENSIONS) -> List[Path]:
-  """Sorted audio files below `root`, through symlinked folders too.
+GTZAN_GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop",
+                "reggae", "rock")
 
-  Each real folder is walked once, so a symlink loop ends. A dangling symlink with
-  an audio name is listed, so that reading it skips and counts it ("no such file")
-  rather than losing it silently; folders, FIFOs and other non-files are not.
+
+def is_hidden(name: str) -> bool:
+  """Dot-files and dot-folders (macOS's `._song.mp3` AppleDouble twins, `.Trash-1000`) and the
+  `__MACOSX` folder of a zip made on a Mac: metadata, not songs."""
+  return name.startswith(".") or name == "__MACOSX"
+
+
+def _audio_paths(root: Path, extensions=audio_io.AUDIO_EXTENSIONS) -> List[Path]:
+  """Sorted audio files below `root`, through symlinked folders too, hidden ones passed over.
+
+  Each real folder and each real file is listed once, under the path that comes first in
+  sorted order (folders are walked sorted, so this does not depend on the file system's
+  directory order): a song linked into a second folder would otherwise be two songs,
+  split and labelled independently, and could be trained on and evaluated on. A symlink
+  loop ends. A dangling symlink with an audio name is listed, so that reading it skips
+  and counts it ("no such file") rather than losing it silently; folders, FIFOs and
+  other non-files are not.
   """
   found, walked = [], set()
   for folder, subfolders, names in os.walk(root, followlinks=True):
@@ -122,11 +137,19 @@ def _audio_paths(root: Path, extensions=audio_io.AUDIO_EXTENSIONS) -> List[Path]
       subfolders[:] = []
       continue
     walked.add(real)
+    subfolders[:] = sorted(name for name in subfolders if not is_hidden(name))
     for name in names:
       path = Path(folder) / name
-      if path.suffix.lower() in extensions and (path.is_file() or path.is_symlink()):
+      if (path.suffix.lower() in extensions and not is_hidden(name)
+          and (path.is_file() or path.is_symlink())):
         found.append(path)
-  return sorted(found)
+  unique, seen = [], set()
+  for path in sorted(found):
+    real = os.path.realpath(path)
+    if real not in seen:
+      seen.add(real)
+      unique.append(path)
+  return unique
 
 
 def list_folder(root) -> List[AudioFile]:
@@ -145,15 +168,31 @@ def list_gtzan(root) -> List[AudioFile]:
 
   `root` may be the dataset folder holding `genres/` or `genres_original/`, or one
   of those folders itself. The genre folder is the label.
+
+  Raises:
+    DataError: `root` is a folder of songs without genre sub-folders, or one whose
+      sub-folders are none of GTZAN's genres (a folder above the dataset, whose
+      sub-folder names would silently become the labels).
   """
   root = Path(root)
-  for candidate in (root / "genres_original", root / "genres", root / "Data" / "genres_original",
-                    root):
+  for candidate in (root / "genres_original", root / "genres", root / "Data" / "genres_original"):
     if candidate.is_dir():
       files = [f for f in list_folder(candidate) if f.label]
       if files:
         return files
-  return []
+  files = list_folder(root)
+  labelled = [f for f in files if f.label]
+  labels = sorted({f.label for f in labelled})
+  if files and not labelled:
+    raise DataError(f"{root}: no genre sub-folders; the gtzan layout reads "
+                    "genres/<genre>/*.au (for a flat folder of songs use "
+                    "--hparams=data_layout=folder)")
+  if labels and not set(labels) & set(GTZAN_GENRES):
+    shown = ", ".join(labels[:5]) + (", ..." if len(labels) > 5 else "")
+    raise DataError(f"{root}: none of its sub-folders ({shown}) is a GTZAN genre; give the "
+                    "folder that holds genres/ or genres_original/ (or, for your own "
+                    "folders, --hparams=data_layout=folder)")
+  return labelled
 
 
 def fma_relative_path(relative_path: str) -> str:
@@ -162,31 +201,47 @@ def fma_relative_path(relative_path: str) -> str:
   so that a track is on the same side of the split every way it is read. Other files'
   paths are kept as they are."""
   parts = relative_path.replace("\\", "/").split("/")
-  if len(parts) >= 2 and Path(parts[-1]).stem.isdigit():
+  if len(parts) >= 2 and _track_id(Path(parts[-1]).stem) is not None:
     return "/".join(parts[-2:])
   return relative_path
 
 
+def _track_id(stem: str) -> Optional[int]:
+  """An FMA file name's track id (`000002` -> 2), or None for any other name (also for
+  digits `int` refuses, such as a superscript two)."""
+  return int(stem) if stem.isascii() and stem.isdigit() else None
+
+
 def _fma_genres(root: Path) -> dict:
-  """track_id -> genre_top from `fma_metadata/tracks.csv` (three header rows)."""
+  """track_id -> genre_top from `fma_metadata/tracks.csv` (three header rows).
+
+  Raises:
+    DataError: the file is there but is not FMA's tracks.csv (empty, cut short, not UTF-8).
+  """
   for tracks in (root / "fma_metadata" / "tracks.csv", root.parent / "fma_metadata" / "tracks.csv"):
     if tracks.is_file():
       break
   else:
     return {}
   genres = {}
-  with open(tracks, newline="", encoding="utf-8") as f:
-    reader = csv.reader(f)
-    top, second = next(reader), next(reader)
-    next(reader)
-    try:
-      column = next(i for i, (a, b) in enumerate(zip(top, second))
-                    if a == "track" and b == "genre_top")
-    except StopIteration:
-      return {}
-    for row in reader:
-      if row and len(row) > column and row[0].isdigit():
-        genres[int(row[0])] = row[column]
+  try:
+    with open(tracks, newline="", encoding="utf-8") as f:
+      reader = csv.reader(f)
+      header = list(itertools.islice(reader, 3))
+      if len(header) < 3:
+        raise DataError(f"{tracks}: not FMA's tracks.csv ({len(header)} line(s); it has three "
+                        "header rows, then a row per track)")
+      top, second = header[0], header[1]
+      column = next((i for i, (a, b) in enumerate(zip(top, second))
+                     if a == "track" and b == "genre_top"), None)
+      if column is None:
+        return {}
+      for row in reader:
+        track_id = _track_id(row[0]) if row else None
+        if track_id is not None and len(row) > column:
+          genres[track_id] = row[column]
+  except (UnicodeDecodeError, csv.Error, OSError) as e:
+    raise DataError(f"{tracks}: cannot read FMA's track metadata ({e})") from None
   return genres
 
 
@@ -204,13 +259,13 @@ def list_fma(root) -> List[AudioFile]:
   genres = _fma_genres(root)
   files, track_ids, repeated = [], set(), 0
   for path in _audio_paths(root, (".mp3",)):
-    stem = path.stem
-    if stem.isdigit() and int(stem) in track_ids:
+    track_id = _track_id(path.stem)
+    if track_id is not None and track_id in track_ids:
       repeated += 1
       continue
-    label = genres.get(int(stem), "") if stem.isdigit() else ""
-    if stem.isdigit():
-      track_ids.add(int(stem))
+    label = genres.get(track_id, "")
+    if track_id is not None:
+      track_ids.add(track_id)
     files.append(AudioFile(str(path), fma_relative_path(path.relative_to(root).as_posix()),
                            label))
   if repeated:
@@ -581,7 +636,9 @@ def _tfrecord_paths(file_pattern: str) -> List[str]:
     raise _not_a_folder(file_pattern)
   if not paths:
     not_a_folder = "" if Path(file_pattern).is_dir() else "no such folder of songs, and "
-    raise DataError(f"{file_pattern}: {not_a_folder}no TFRecord files match")
+    as_prefix = ("" if Path(file_pattern).is_dir() or not tf.io.gfile.glob(file_pattern + "*")
+                 else f" (did you mean the prefix '{file_pattern}*'?)")
+    raise DataError(f"{file_pattern}: {not_a_folder}no TFRecord files match{as_prefix}")
   return paths
 
 
@@ -673,9 +730,9 @@ class DatasetSource:
     if not files:
       records = sorted(p.name for p in Path(self.examples_path).iterdir()
                        if p.is_file() and ("tfrecord" in p.name or "-of-" in p.name))
+      prefix = re.sub(r"-\d+-of-\d+$", "", records[0]) if records else ""
       hint = (f"; it holds TFRecord files: pass them as a pattern, e.g. "
-              f"--examples_path='{Path(self.examples_path) / records[0].split('-')[0]}*'"
-              if records else "")
+              f"--examples_path='{Path(self.examples_path) / prefix}*'" if records else "")
       raise DataError(f"{self.examples_path}: no audio files found for layout "
                       f"{self.layout!r}{hint}")
     return split_files(files, split, eval_fraction)

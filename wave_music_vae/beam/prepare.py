@@ -108,8 +108,9 @@ def list_input_files(filepatterns: Sequence[str], layout: str = "folder") -> Lis
 
   A local folder is listed as the training reader lists it (`data.list_audio_files`
   with `layout`). A pattern (local or remote; `*` stays in one folder, `**` crosses
-  folders) keeps the files with audio extensions; their label is their first
-  sub-folder below the pattern's root, as in the folder layout.
+  folders) keeps the files with audio extensions, hidden ones aside as a folder's are;
+  their label is their first sub-folder below the pattern's root, as in the folder
+  layout, or with layout `gtzan` their genre folder, the folder holding them.
 
   Raises:
     PrepareError: a folder or pattern names no audio file.
@@ -129,10 +130,15 @@ def list_input_files(filepatterns: Sequence[str], layout: str = "folder") -> Lis
           continue
         relative = metadata.path[len(root):].lstrip("/")
         parts = relative.split("/")
-        if layout == "fma":  # Split as the folder reader splits it, whatever the root.
+        if any(data.is_hidden(part) for part in parts):
+          continue
+        label = data.printable(parts[0]) if len(parts) > 1 else ""
+        # Split (and, for GTZAN, label) as the folder reader does, whatever the root.
+        if layout == "fma":
           relative = data.fma_relative_path(relative)
-        listed.append(data.AudioFile(metadata.path, relative,
-                                     data.printable(parts[0]) if len(parts) > 1 else ""))
+        elif layout == "gtzan" and len(parts) > 1:
+          relative, label = "/".join(parts[-2:]), data.printable(parts[-2])
+        listed.append(data.AudioFile(metadata.path, relative, label))
     if not listed:
       raise PrepareError(f"{pattern}: no audio files found")
     for audio_file in listed:

@@ -88,14 +88,14 @@ def main(argv):
       readable = data.first_readable(files, config.sample_rate_hz, source.skipped)
       print(f"{source.examples_path}: {len(files)} training file(s); first readable: {readable}")
     else:
-      print(f"{source.examples_path}: TFRecords, whose train/eval split and clips were made by "
-            "wave_music_vae_prepare_tfrecord (the config's eval_fraction, clips_per_file and "
-            "edge_crop_fraction do not apply)")
       first = data.tfrecord_dataset(source.examples_path, config, "train", batch_size=1,
                                     repeat=False, as_eval=True).take(1)
       if not list(first):
         raise data.DataError(f"{source.examples_path}: the TFRecords hold no train-split clip "
                              "(prepared with every song held out?)")
+      print(f"{source.examples_path}: TFRecords, whose train/eval split and clips were made by "
+            "wave_music_vae_prepare_tfrecord (the config's eval_fraction, clips_per_file and "
+            "edge_crop_fraction do not apply)")
   trainer = training.Trainer(config, FLAGS.run_dir, strategy, FLAGS.mixed_precision)
   if FLAGS.mode == "eval" and not trainer.latest_checkpoint():
     raise common.UsageError(f"{FLAGS.run_dir}: no checkpoint to evaluate (train there first)")
