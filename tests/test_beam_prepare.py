@@ -4,6 +4,7 @@ The songs include a 44.1 kHz stereo file (mixed down and resampled), one shorter
 than a clip (zero-padded), a corrupt file and an empty one (skipped, listed).
 """
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -141,6 +142,7 @@ def _clip_multiset(dataset):
 def test_training_reader_yields_the_folder_readers_clips(prepared, song_root, tiny_config):
   # The folder reader's eval crops of a 3 s song are 1 s clips at 0, 1 and 2 s, and a
   # 0.5 s song gives one zero-padded clip: the clips the pipeline cut.
+  tiny_config = dataclasses.replace(tiny_config, eval_fraction=EVAL_FRACTION)
   files = data.list_audio_files(song_root, "folder")
   pattern = prepared.manifest["output_tfrecord_path"] + "*"
   for split in data.SPLITS:
@@ -155,6 +157,24 @@ def test_training_reader_yields_the_folder_readers_clips(prepared, song_root, ti
     assert len(from_tfrecords) == prepared.manifest["splits"][split]["clips"]
     assert sorted(Path(p).relative_to(song_root).as_posix() for p in skipped.causes) == sorted(
         r for r in UNREADABLE if data.split_of(r, EVAL_FRACTION) == split)
+
+
+def test_tfrecords_split_at_another_fraction_than_the_config_are_refused(prepared, song_root,
+                                                                        tiny_config):
+  """The TFRecords carry their split, the model's config the one its folder readers use:
+  at different fractions, evaluating on the songs would score tracks trained on."""
+  pattern = prepared.manifest["output_tfrecord_path"] + "*"
+  files = data.list_audio_files(song_root, "folder")
+  assert [data.split_of(f.relative_path, EVAL_FRACTION) for f in files] != [
+      data.split_of(f.relative_path, 0.1) for f in files]  # songs that would change sides
+  config = dataclasses.replace(tiny_config, eval_fraction=0.1)
+  with pytest.raises(data.DataError) as error:
+    data.tfrecord_dataset(pattern, config, "train")
+  assert str(error.value) == (
+      f"{prepared.manifest_path}: these TFRecords hold songs out at eval_split_fraction=0.5, "
+      "the config at eval_fraction=0.1; they must agree, so that a song held out one way is "
+      "held out the other (train with --hparams=eval_fraction=0.5, or prepare again with "
+      "--eval_split_fraction=0.1)")
 
 
 def test_patterns_name_files_relative_to_their_root(song_root):

@@ -69,6 +69,30 @@ def test_load_clips_spreads_over_files_and_falls_back_when_nothing_is_held_out(s
   assert len(held_out) == 3 * len(eval_files)
 
 
+def test_clips_from_tfrecords_spread_over_songs_whatever_order_they_are_read_in(tmp_path,
+                                                                              tiny_config):
+  """Several shards are read in turn, so a song's clips can come one every N clips; an even
+  spacing over that order would alias with it and keep a few songs' clips only."""
+  records = tmp_path / "clips-00000-of-00001"
+  with tf.io.TFRecordWriter(str(records)) as writer:
+    for offset in range(3):
+      for song in range(6):   # read order: song 0..5, then again, and again
+        clip = synth_song(1.0, seed=10 * song + offset)
+        writer.write(data.make_example(clip, tiny_config.sample_rate_hz, "a", f"s{song}.wav",
+                                       float(offset), "eval").SerializeToString())
+  source = data.DatasetSource(str(tmp_path / "clips*"), "folder")
+  clips = evaluation.load_clips(source, tiny_config, "eval", max_clips=4)
+  assert len(clips) == 4 and len(set(clips.sources)) == 4
+
+
+def test_a_folder_is_read_as_songs_when_the_config_says_tfrecord(song_folder, tiny_config):
+  """A model trained on TFRecords (`data_layout=tfrecord`) is evaluated on the song folder."""
+  source = data.DatasetSource(str(song_folder), "tfrecord")
+  assert not source.is_tfrecord
+  clips = evaluation.load_clips(source, tiny_config, "train", max_clips=4)
+  assert len(clips) == 4
+
+
 def test_silent_held_out_clips_are_left_out_and_counted(song_folder, tiny_config, tmp_path):
   """A track's silent ending would dominate spectral convergence, which divides by it."""
   folder = tmp_path / "songs"

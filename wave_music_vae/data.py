@@ -33,6 +33,7 @@ import fnmatch
 import functools
 import hashlib
 import itertools
+import json
 import logging
 import math
 import os
@@ -642,6 +643,32 @@ def _tfrecord_paths(file_pattern: str) -> List[str]:
   return paths
 
 
+def _check_split_fraction(paths: List[str], eval_fraction: float) -> None:
+  """Raises DataError unless the manifests of the TFRecord files `paths` (written beside
+  them by wave_music_vae_prepare_tfrecord) held songs out at `eval_fraction`.
+
+  The TFRecords carry their own split; a model's config records the split its other
+  readers use. Both hash the same relative paths, so they agree only at the same
+  fraction: otherwise evaluating on the song folder would score tracks the model trained
+  on, or evaluating on the TFRecords would. Files without a manifest are not checked.
+  """
+  shards = set(paths)
+  for folder in sorted({posixpath.dirname(p) for p in paths}):
+    for manifest_path in sorted(tf.io.gfile.glob(posixpath.join(folder, "manifest-*.json"))):
+      try:
+        manifest = json.loads(tf.io.gfile.GFile(manifest_path).read())
+        fraction, listed = manifest["eval_split_fraction"], manifest["tfrecord_files"]
+      except (ValueError, KeyError, TypeError, tf.errors.OpError):
+        continue  # Not one of prepare's manifests.
+      if shards & set(listed) and not math.isclose(fraction, eval_fraction):
+        raise DataError(
+            f"{manifest_path}: these TFRecords hold songs out at eval_split_fraction="
+            f"{fraction:g}, the config at eval_fraction={eval_fraction:g}; they must agree, so "
+            f"that a song held out one way is held out the other (train with "
+            f"--hparams=eval_fraction={fraction:g}, or prepare again with "
+            f"--eval_split_fraction={eval_fraction:g})")
+
+
 def _tfrecords(paths: List[str]) -> tf.data.Dataset:
   """Serialized records of `paths`, interleaved, in the same order on every pass."""
   return tf.data.TFRecordDataset(paths, num_parallel_reads=tf.data.AUTOTUNE)
@@ -679,6 +706,7 @@ def tfrecord_dataset(file_pattern: str, config, split: str, batch_size: Optional
 
   for path in paths:
     _check_tfrecord_file(path, config)
+  _check_split_fraction(paths, config.eval_fraction)
 
   def check_rate(ex):
     tf.debugging.assert_equal(
@@ -723,10 +751,13 @@ class DatasetSource:
 
   @property
   def is_tfrecord(self) -> bool:
-    return self.layout == "tfrecord" or not Path(self.examples_path).is_dir()
+    """TFRecords are named by a file or a pattern; a folder holds songs, whatever the layout
+    (a model trained on TFRecords, whose config says `tfrecord`, is evaluated on songs)."""
+    return not Path(self.examples_path).is_dir()
 
   def files(self, split: str, eval_fraction: float) -> List[AudioFile]:
-    files = list_audio_files(self.examples_path, self.layout)
+    layout = "folder" if self.layout == "tfrecord" else self.layout
+    files = list_audio_files(self.examples_path, layout)
     if not files:
       records = sorted(p.name for p in Path(self.examples_path).iterdir()
                        if p.is_file() and ("tfrecord" in p.name or "-of-" in p.name))
@@ -734,7 +765,7 @@ class DatasetSource:
       hint = (f"; it holds TFRecord files: pass them as a pattern, e.g. "
               f"--examples_path='{Path(self.examples_path) / prefix}*'" if records else "")
       raise DataError(f"{self.examples_path}: no audio files found for layout "
-                      f"{self.layout!r}{hint}")
+                      f"{layout!r}{hint}")
     return split_files(files, split, eval_fraction)
 
   def dataset(self, config, split: str, cache: bool = False, batch_size: Optional[int] = None,

@@ -120,16 +120,19 @@ def load_clips(source: data.DatasetSource, config: Config, split: str, max_clips
   From a folder: fixed crops (evenly spaced through each file, see `data.fixed_crops`)
   of every file of the split, ceil(max_clips / files) per file, then an evenly spaced
   subset of `max_clips` in which every file keeps a clip (`_with_every_song`; when
-  `max_clips` is at least the number of files). From TFRecords (where a song's clips may
-  lie together: Beam's DirectRunner writes them so): the same evenly spaced subset of all
-  the split's clips (fixed crops), found in two passes, the first parsing only which song
-  each clip is of.
+  `max_clips` is at least the number of files). From TFRecords: the same evenly spaced
+  subset of all the split's clips (fixed crops) once they are grouped by song as a
+  folder's are (in the order they are read, a song's clips lie together in one shard
+  but one a shard apart across several, and an even spacing would alias with that),
+  found in two passes, the first parsing only which song each clip is of.
 
   Raises:
     data.DataError: the split holds no readable clip.
   """
   if source.is_tfrecord:
-    keep = _even_subset(data.tfrecord_sources(source.examples_path, split), max_clips)
+    sources = data.tfrecord_sources(source.examples_path, split)
+    by_song = np.argsort(sources, kind="stable")
+    keep = np.sort(by_song[_even_subset(sources[by_song], max_clips)])
     audio, labels, sources = _collect(data.tfrecord_dataset(
         source.examples_path, config, split, batch_size=256, repeat=False, with_source=True,
         as_eval=True), keep=keep)

@@ -94,8 +94,8 @@ def main(argv):
         raise data.DataError(f"{source.examples_path}: the TFRecords hold no train-split clip "
                              "(prepared with every song held out?)")
       print(f"{source.examples_path}: TFRecords, whose train/eval split and clips were made by "
-            "wave_music_vae_prepare_tfrecord (the config's eval_fraction, clips_per_file and "
-            "edge_crop_fraction do not apply)")
+            "wave_music_vae_prepare_tfrecord (the config's clips_per_file and "
+            "edge_crop_fraction do not apply; its eval_fraction is theirs)")
   trainer = training.Trainer(config, FLAGS.run_dir, strategy, FLAGS.mixed_precision)
   if FLAGS.mode == "eval" and not trainer.latest_checkpoint():
     raise common.UsageError(f"{FLAGS.run_dir}: no checkpoint to evaluate (train there first)")
