@@ -85,7 +85,8 @@ def test_attributes_command_saves_beside_the_checkpoint_and_generate_lists_them(
   saved = json.loads((run_dir / checkpoints.ATTRIBUTES_FILE).read_text())
   assert saved["counts"] == {"high": 6, "low": 6}
   assert saved["step"] == checkpoints.load(run_dir=str(run_dir)).steps   # the newest checkpoint's
-  assert set(checkpoints.load_attributes(run_dir)) == {"high", "low"}
+  z_size = checkpoints.load(run_dir=str(run_dir)).config.z_size
+  assert set(checkpoints.load_attributes(run_dir, z_size)) == {"high", "low"}
   assert "wrote 2 attribute vector(s)" in done.stdout
 
   again = _run("wave_music_vae_attributes", f"--run_dir={run_dir}",

@@ -74,12 +74,26 @@ def test_attribute_vectors_of_other_weights_are_flagged(tmp_path, caplog):
   checkpoints.save_attributes(tmp_path, vectors, {"jazz": 4}, step=20)
   assert json.loads((tmp_path / "attributes.json").read_text())["step"] == 20
   with caplog.at_level("WARNING"):
-    loaded = checkpoints.load_attributes(tmp_path, steps=20)
+    loaded = checkpoints.load_attributes(tmp_path, 3, steps=20)
   assert not caplog.records
   with caplog.at_level("WARNING"):
-    loaded = checkpoints.load_attributes(tmp_path, steps=60)
+    loaded = checkpoints.load_attributes(tmp_path, 3, steps=60)
   assert "computed from the model at step 20; these weights are at step 60" in caplog.text
   np.testing.assert_array_equal(loaded["jazz"], vectors["jazz"])
+
+
+@pytest.mark.parametrize("vector, cause", [
+    ([1.0, 2.0], r"vector 'jazz' has shape \[2\], not the model's z_size of 3"),
+    ([[1.0, 2.0, 3.0]], r"vector 'jazz' has shape \[1, 3\], not the model's z_size of 3"),
+    ([1.0, float("nan"), 0.0], r"vector 'jazz' holds values that are not finite"),
+    ([1.0, 1e39, 0.0], r"vector 'jazz' holds values that are not finite"),  # inf as float32
+    (["a", "b", "c"], r"not a readable attributes file")])
+def test_attribute_vectors_that_do_not_fit_the_model_are_named(tmp_path, vector, cause):
+  """A wrong-length vector failed after the encoding with a TensorFlow shape error; a NaN or
+  huge one wrote a silent song, even at amount 0 (inf x 0)."""
+  (tmp_path / "attributes.json").write_text(json.dumps({"labels": {"jazz": vector}}))
+  with pytest.raises(checkpoints.CheckpointError, match=r"attributes.json: " + cause):
+    checkpoints.load_attributes(tmp_path, 3)
 
 
 def test_the_shipped_attribute_vectors_are_of_the_shipped_weights():

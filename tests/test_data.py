@@ -127,8 +127,9 @@ def test_gtzan_layout_refuses_folders_that_are_not_genres(tmp_path):
     data.list_gtzan(tmp_path)
   assert str(error.value) == (
       f"{tmp_path}: none of its sub-folders (gtzan_au, gtzan_kaggle) is a GTZAN genre; give the "
-      "folder that holds genres/ or genres_original/ (or, for your own folders, "
-      "--hparams=data_layout=folder)")
+      "folder that holds genres/ or genres_original/ (for folders of your own, the folder "
+      "layout: --hparams=data_layout=folder to train, --data_layout=folder for "
+      "wave_music_vae_attributes)")
   flat = tmp_path / "flat"
   _touch_song(flat / "blues.00000.wav")
   with pytest.raises(data.DataError, match=r"flat: no genre sub-folders; the gtzan layout reads"):

@@ -1,5 +1,7 @@
 """Whole-song generation on the tiny trained model: windows, stitching, the four modes, outputs."""
 
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -315,3 +317,26 @@ def test_existing_outputs_and_inputs_are_never_overwritten(backend, tmp_path):
   generation.write_outputs(result, paths, overwrite=True)
   assert len(audio_io.read_audio(paths[1], SAMPLE_RATE_HZ)) == backend.config.clip_samples
   assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+def test_runs_started_in_the_same_second_claim_different_names(tmp_path):
+  """`for f in *.mp3; do wave_music_vae_generate ... & done` starts several runs in one second:
+  each writes its own files instead of refusing (or, with --overwrite, replacing) another's."""
+  stamp = "2024-01-02_030405"
+  claim = functools.partial(generation.claimed_outputs, tmp_path, "reconstruct", 1, "wav",
+                            stamp, True)
+  first_paths = generation.output_paths(tmp_path, "reconstruct", 1, "wav", stamp)
+  existed = generation.check_outputs(first_paths, [], overwrite=False)
+  with claim(existed) as (first, first_plot), claim(existed) as (second, second_plot):
+    assert first == first_paths and first_plot.name == f"reconstruct_{stamp}.png"
+    assert [p.name for p in second] == [f"reconstruct_{stamp}-2-000-of-001.wav"]
+    assert second_plot.name == f"reconstruct_{stamp}-2.png"
+    first[0].write_bytes(b"the first run's song")
+  # The first run has finished (its claim is gone): a run that checked its names before
+  # that song was written does not take them, even with --overwrite.
+  with claim(existed) as (third, _):
+    assert [p.name for p in third] == [f"reconstruct_{stamp}-2-000-of-001.wav"]
+  # A file that was there when the run checked, with --overwrite, is the user's to replace.
+  with claim(generation.check_outputs(first_paths, [], overwrite=True)) as (fourth, _):
+    assert fourth == first_paths
+  assert sorted(p.name for p in tmp_path.iterdir()) == [first[0].name]  # no claim left

@@ -65,3 +65,18 @@ def test_loss_curves_read_the_run_s_tensorboard_scalars(trained_run_dir, tiny_co
   path = plotting.plot_loss_curves(trained_run_dir, tmp_path / "loss.png", tags=tags)
   image = matplotlib.image.imread(path)
   assert image.shape[1] > image.shape[0] > 200     # two panels side by side
+
+
+def test_silence_is_drawn_at_the_bottom_of_the_colour_scale(backend, tmp_path):
+  """The scale runs down from the loudest bin; for silence (every bin at the log-mel floor)
+  that drew silence in the loudest colour."""
+  path = plotting.plot_spectrograms(np.zeros((1, 22050), np.float32), backend.config, ["quiet"],
+                                    (), tmp_path / "silence.png")
+  image = matplotlib.image.imread(path)[..., :3]
+  magma = matplotlib.colormaps["magma"]
+
+  def pixels_near(rgb):
+    return int(np.sum(np.all(np.abs(image - np.array(rgb[:3])) < 0.05, axis=-1)))
+
+  assert pixels_near(magma(0.0)) > 50_000   # the panel, less its colour bar
+  assert pixels_near(magma(1.0)) < 5_000    # the colour bar's top only

@@ -37,6 +37,8 @@ from typing import Optional
 
 import numpy as np
 
+from wave_music_vae import output_locations
+
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".au", ".snd", ".aif", ".aiff",
                     ".opus", ".m4a", ".aac", ".mp4", ".wma", ".webm")
 _TFIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3")
@@ -297,7 +299,7 @@ def write_audio(path, waveform: np.ndarray, sample_rate_hz: int, overwrite: bool
     raise AudioWriteError(path, "already exists (not overwritten)")
   waveform = np.clip(np.nan_to_num(np.asarray(waveform, np.float32).reshape(-1)), -1.0, 1.0)
   suffix = path.suffix.lower()
-  tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+  tmp = output_locations.temporary_name(path)
   try:
     import soundfile  # pylint: disable=g-import-not-at-top
     if suffix in _SOUNDFILE_WRITE_FORMATS:

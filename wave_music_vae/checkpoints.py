@@ -68,12 +68,18 @@ def default_checkpoint() -> Path:
   return checkpoints_root() / DEFAULT_CHECKPOINT
 
 
-def load_attributes(directory, steps: Optional[int] = None) -> Dict[str, np.ndarray]:
-  """{label: vector} from `directory`'s attributes.json ({} if it has none).
+def load_attributes(directory, z_size: int, steps: Optional[int] = None
+                    ) -> Dict[str, np.ndarray]:
+  """{label: vector float32 [z_size]} from `directory`'s attributes.json ({} if it has none).
 
   Vectors are the model's: when the file says it was computed at another training step
   than `steps` (the weights being loaded), a warning says so, since the latent space
   moves as training goes on; they are still used.
+
+  Raises:
+    CheckpointError: the file cannot be read, or a vector is not `z_size` finite numbers
+      (added to a song's codes it would fail after the encoding, or give NaN codes and a
+      silent song).
   """
   path = paths.as_path(directory) / ATTRIBUTES_FILE
   if not path.is_file():
@@ -81,12 +87,21 @@ def load_attributes(directory, steps: Optional[int] = None) -> Dict[str, np.ndar
   try:
     saved = json.loads(path.read_text())
     labels = saved["labels"]
-  except (OSError, ValueError, KeyError, TypeError) as e:
+    vectors = {str(name): np.asarray(vector, np.float64) for name, vector in labels.items()}
+  except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
     raise CheckpointError(f"{path}: not a readable attributes file ({e})") from None
+  for name, vector in vectors.items():
+    if vector.shape != (z_size,):
+      raise CheckpointError(f"{path}: vector {name!r} has shape {list(vector.shape)}, not the "
+                            f"model's z_size of {z_size} (recompute it with "
+                            "wave_music_vae_attributes)")
+    if not np.all(np.abs(vector) <= np.finfo(np.float32).max):  # NaN compares False
+      raise CheckpointError(f"{path}: vector {name!r} holds values that are not finite "
+                            "float32 numbers (recompute it with wave_music_vae_attributes)")
   if steps is not None and saved.get("step") not in (None, steps):
     logging.warning("%s was computed from the model at step %s; these weights are at step %d: "
                     "recompute it with wave_music_vae_attributes", path, saved["step"], steps)
-  return {name: np.asarray(vector, np.float32) for name, vector in labels.items()}
+  return {name: vector.astype(np.float32) for name, vector in vectors.items()}
 
 
 def save_attributes(directory, vectors: Dict[str, np.ndarray], counts: Dict[str, int],
@@ -160,7 +175,8 @@ def _load_training_checkpoint(prefix: str, run_dir: paths.AnyPath,
   except CHECKPOINT_READ_ERRORS as e:
     raise CheckpointError(f"{prefix}: cannot restore ({' '.join(str(e).split())[:200]})") from None
   steps = int(prefix.rsplit("-", 1)[1])
-  return LoadedModel(model, found, load_attributes(run_dir, steps), prefix, run_dir, steps=steps)
+  attributes = load_attributes(run_dir, found.z_size, steps)
+  return LoadedModel(model, found, attributes, prefix, run_dir, steps=steps)
 
 
 def _load_shipped(directory: paths.AnyPath, expected: Optional[config_lib.Config]) -> LoadedModel:
@@ -173,8 +189,8 @@ def _load_shipped(directory: paths.AnyPath, expected: Optional[config_lib.Config
     cause = " ".join(str(e).split())[:200]
     raise CheckpointError(f"{directory / WEIGHTS_FILE}: cannot load ({cause})") from None
   steps = _shipped_steps(directory)
-  return LoadedModel(model, found, load_attributes(directory, steps), str(directory), directory,
-                     steps=steps)
+  attributes = load_attributes(directory, found.z_size, steps)
+  return LoadedModel(model, found, attributes, str(directory), directory, steps=steps)
 
 
 def _shipped_steps(directory: paths.AnyPath) -> Optional[int]:

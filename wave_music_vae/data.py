@@ -114,6 +114,10 @@ GTZAN_GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "met
                 "reggae", "rock")
 
 
+FOLDER_LAYOUT_HINT = ("for folders of your own, the folder layout: --hparams=data_layout=folder "
+                      "to train, --data_layout=folder for wave_music_vae_attributes")
+
+
 def is_hidden(name: str) -> bool:
   """Dot-files and dot-folders (macOS's `._song.mp3` AppleDouble twins, `.Trash-1000`) and the
   `__MACOSX` folder of a zip made on a Mac: metadata, not songs."""
@@ -186,13 +190,11 @@ def list_gtzan(root) -> List[AudioFile]:
   labels = sorted({f.label for f in labelled})
   if files and not labelled:
     raise DataError(f"{root}: no genre sub-folders; the gtzan layout reads "
-                    "genres/<genre>/*.au (for a flat folder of songs use "
-                    "--hparams=data_layout=folder)")
+                    f"genres/<genre>/*.au ({FOLDER_LAYOUT_HINT})")
   if labels and not set(labels) & set(GTZAN_GENRES):
     shown = ", ".join(labels[:5]) + (", ..." if len(labels) > 5 else "")
     raise DataError(f"{root}: none of its sub-folders ({shown}) is a GTZAN genre; give the "
-                    "folder that holds genres/ or genres_original/ (or, for your own "
-                    "folders, --hparams=data_layout=folder)")
+                    f"folder that holds genres/ or genres_original/ ({FOLDER_LAYOUT_HINT})")
   return labelled
 
 

@@ -41,15 +41,19 @@ starts every clip from the same seeded phases (`spectral.griffin_lim`), so a cod
 decodes to the same samples whichever batch it is decoded in.
 
 Outputs are named as in Magenta's `music_vae_generate`:
-`<mode>_<YYYY-mm-dd>_<HHMMSS>-<i>-of-<n>.<format>`, i counting from 000.
+`<mode>_<YYYY-mm-dd>_<HHMMSS>-<i>-of-<n>.<format>`, i counting from 000; a run that
+finds its names taken by another run started in the same second into the same folder
+writes `<mode>_<YYYY-mm-dd>_<HHMMSS>-2-...` instead (`claimed_outputs`).
 """
 
+import contextlib
 import dataclasses
+import itertools
 import math
 import os
 import time
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Collection, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -442,8 +446,9 @@ def plot_path(output_dir, mode: str, date_and_time: str) -> Path:
   return Path(output_dir) / f"{mode}_{date_and_time}.png"
 
 
-def check_outputs(paths: Sequence[Path], inputs: Sequence[Path], overwrite: bool) -> None:
-  """Raises for an output path that must not or cannot be written.
+def check_outputs(paths: Sequence[Path], inputs: Sequence[Path], overwrite: bool) -> List[Path]:
+  """Raises for an output path that must not or cannot be written; returns those of
+  `paths` that exist (to be overwritten, as `overwrite` allows).
 
   GenerationError: a path that is one of the inputs (even with `overwrite`), or one
   that exists while not `overwrite`. OutputPathError: one in a folder that cannot
@@ -458,6 +463,50 @@ def check_outputs(paths: Sequence[Path], inputs: Sequence[Path], overwrite: bool
       raise GenerationError(f"{path}: is one of the inputs (never overwritten)")
     if path.exists() and not overwrite:
       raise GenerationError(f"{path}: already exists (not overwritten)")
+  return [path for path in paths if path.exists()]
+
+
+@contextlib.contextmanager
+def claimed_outputs(output_dir, mode: str, num_outputs: int, output_format: str,
+                    date_and_time: str, with_plot: bool, existed: Collection[Path]
+                    ) -> Iterator[Tuple[List[Path], Optional[Path]]]:
+  """(song paths, plot path or None) that no other run is writing, held while in the block.
+
+  Names carry the second the run started, so runs started in the same second into the
+  same folder (`for f in *.mp3; do wave_music_vae_generate ... & done`) would otherwise
+  write the same files: the later refused at the end of its work, or, with --overwrite,
+  one run's songs silently replaced by another's. A run claims `date_and_time` by
+  making `.<mode>_<date_and_time>.claim` in `output_dir` exclusively (O_EXCL); when
+  that is taken, or one of its outputs was written since the run checked them (not in
+  `existed`), it claims `<date_and_time>-2`, then `-3`, and so on. The claim file is
+  removed when the block ends.
+
+  Raises:
+    GenerationError: `output_dir` cannot be made.
+  """
+  folder = Path(output_dir)
+  try:
+    folder.mkdir(parents=True, exist_ok=True)
+  except OSError as e:
+    raise GenerationError(f"{folder}: cannot be made ({e.strerror})") from None
+  existed = {os.path.realpath(p) for p in existed}
+  for attempt in itertools.count(1):
+    stamp = date_and_time if attempt == 1 else f"{date_and_time}-{attempt}"
+    paths = output_paths(folder, mode, num_outputs, output_format, stamp)
+    plot = plot_path(folder, mode, stamp) if with_plot else None
+    claim = folder / f".{mode}_{stamp}.claim"
+    try:
+      os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+      continue
+    if not any(p.exists() and os.path.realpath(p) not in existed
+               for p in paths + ([plot] if plot else [])):
+      break
+    claim.unlink(missing_ok=True)
+  try:
+    yield paths, plot
+  finally:
+    claim.unlink(missing_ok=True)
 
 
 def write_outputs(generated: Generated, paths: Sequence[Path], overwrite: bool = False

@@ -17,12 +17,15 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from wave_music_vae import output_locations
 from wave_music_vae import spectral
 from wave_music_vae.config import Config
 
 MARK_COLOR = "tab:red"
 MAX_PANELS = 64   # One panel per song; past this a figure takes minutes and is unreadable.
-DYNAMIC_RANGE_DB = 80.0   # Colour scale: the loudest bin down to this many dB below it.
+DYNAMIC_RANGE_DB = 80.0   # Colour scale: the loudest bin down to this many dB below it,
+# or, for songs quieter than that above the log-mel floor, the floor up: silence is drawn
+# as silence (the scale's bottom), not stretched to fill the colours.
 
 
 def log_mel_db(waveform: np.ndarray, config: Config) -> np.ndarray:
@@ -58,7 +61,7 @@ def plot_spectrograms(waveforms: np.ndarray, config: Config, labels: Sequence[st
   if path.exists() and not overwrite:
     raise FileExistsError(f"{path}: already exists (not overwritten)")
   mels = [log_mel_db(w, config) for w in waveforms]
-  top_db = max(float(m.max()) for m in mels)
+  top_db = max(max(float(m.max()) for m in mels), config.db_floor + DYNAMIC_RANGE_DB)
   seconds = waveforms.shape[-1] / config.sample_rate_hz
   figure = Figure(figsize=(10, 1.4 * len(mels) + 0.8), layout="constrained")
   FigureCanvasAgg(figure)
@@ -80,7 +83,7 @@ def plot_spectrograms(waveforms: np.ndarray, config: Config, labels: Sequence[st
   figure.colorbar(image, ax=list(axes), label="dB", shrink=0.8)
   if title:
     figure.suptitle(title)
-  tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+  tmp = output_locations.temporary_name(path)
   try:
     with warnings.catch_warnings():
       # Song names in scripts the bundled font lacks (日本語, 한국어) are drawn as boxes;

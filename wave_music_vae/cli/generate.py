@@ -209,7 +209,7 @@ def main(argv):
   paths = generation.output_paths(FLAGS.output_dir, mode, num_outputs, FLAGS.output_format,
                                   date_and_time)
   plot = generation.plot_path(FLAGS.output_dir, mode, date_and_time) if FLAGS.plot else None
-  generation.check_outputs(paths + ([plot] if plot else []), inputs, FLAGS.overwrite)
+  existed = generation.check_outputs(paths + ([plot] if plot else []), inputs, FLAGS.overwrite)
 
   backend = load_backend_from_flags()
   config = backend.config
@@ -233,17 +233,20 @@ def main(argv):
   else:
     generated = generation.tweak(backend, songs[0], edit, **options, **refine)
 
-  written = generation.write_outputs(generated, paths, FLAGS.overwrite)
-  seconds = generated.waveforms.shape[-1] / generated.sample_rate_hz
-  print(f"\nwrote {len(written)} song(s) ({seconds:.2f} s of audio each) to {FLAGS.output_dir}:")
-  for path in written:
-    print(f"  {path.name}")
-  if plot:
-    plotting.plot_spectrograms(
-        generated.waveforms, config, generated.labels, generated.marked, plot,
-        title=f"{mode}: {' -> '.join(p.name for p in inputs) or backend.source}",
-        overwrite=FLAGS.overwrite)
-    print(f"and their spectrograms: {plot.name}")
+  with generation.claimed_outputs(FLAGS.output_dir, mode, num_outputs, FLAGS.output_format,
+                                  date_and_time, FLAGS.plot, existed) as (paths, plot):
+    written = generation.write_outputs(generated, paths, FLAGS.overwrite)
+    seconds = generated.waveforms.shape[-1] / generated.sample_rate_hz
+    print(f"\nwrote {len(written)} song(s) ({seconds:.2f} s of audio each) to "
+          f"{FLAGS.output_dir}:")
+    for path in written:
+      print(f"  {path.name}")
+    if plot:
+      plotting.plot_spectrograms(
+          generated.waveforms, config, generated.labels, generated.marked, plot,
+          title=f"{mode}: {' -> '.join(p.name for p in inputs) or backend.source}",
+          overwrite=FLAGS.overwrite)
+      print(f"and their spectrograms: {plot.name}")
   return 0
 
 
