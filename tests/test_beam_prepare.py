@@ -248,6 +248,15 @@ def test_bad_settings_and_unknown_pipeline_options_are_refused(song_root, tmp_pa
   with pytest.raises(prepare.PrepareError, match="unknown option.* --no_such_option"):
     prepare.pipeline_options_from(["--runner=DirectRunner", "--no_such_option=3"])
   assert not list(tmp_path.iterdir())
+  # A folder as the prefix: the shards would land beside it, named after it.
+  (tmp_path / "records").mkdir()
+  for folder in (f"{tmp_path}/records/", f"{tmp_path}/new/", str(tmp_path / "records")):
+    with pytest.raises(prepare.PrepareError) as error:
+      prepare.prepare_tfrecord([str(song_root)], folder)
+    assert str(error.value) == (f"{folder}: a folder, not a prefix of file names; give a prefix "
+                                f"inside it, e.g. --output_tfrecord_path="
+                                f"{folder.rstrip('/')}/clips")
+  assert [p.name for p in tmp_path.iterdir()] == ["records"]
 
 
 def test_existing_outputs_are_kept_unless_overwrite(song_root, tmp_path):

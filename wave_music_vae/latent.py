@@ -26,7 +26,9 @@ def slerp(z1: tf.Tensor, z2: tf.Tensor, t: tf.Tensor) -> tf.Tensor:
   sine weights to the vectors themselves, which for unequal lengths at an obtuse
   angle dips below both lengths mid-way, toward the prior's low-density centre;
   separating length and direction keeps every point's norm between the endpoints'.
-  t = 0 gives z1 and t = 1 gives z2 exactly. Nearly parallel directions fall back to
+  t = 0 gives z1 and t = 1 gives z2 exactly, and z1 == z2 gives z1 at every t (so a song
+  interpolated with itself gives its reconstruction every time, not one off by the
+  rounding of the formula). Nearly parallel directions fall back to
   linear interpolation of the direction (the formula divides by sin(angle)); so do
   exactly opposite ones (z2 = -c z1), where no great circle is singled out and the
   path passes through 0 at the point where the directions cancel.
@@ -48,7 +50,9 @@ def slerp(z1: tf.Tensor, z2: tf.Tensor, t: tf.Tensor) -> tf.Tensor:
   direction = direction / tf.maximum(tf.norm(direction, axis=-1, keepdims=True), 1e-12)
   result = direction * ((1.0 - t) * norm1 + t * norm2)
   # Exact endpoints whatever the rounding.
-  return tf.where(t <= 0.0, z1 + 0.0 * result, tf.where(t >= 1.0, z2 + 0.0 * result, result))
+  result = tf.where(t <= 0.0, z1 + 0.0 * result, tf.where(t >= 1.0, z2 + 0.0 * result, result))
+  same = tf.reduce_all(tf.equal(z1, z2), axis=-1, keepdims=True)
+  return tf.where(same, z1 + 0.0 * result, result)
 
 
 def interpolation_path(z1: tf.Tensor, z2: tf.Tensor, num_steps) -> tf.Tensor:

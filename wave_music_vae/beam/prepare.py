@@ -374,7 +374,12 @@ def prepare_tfrecord(input_audio_filepatterns: Sequence[str], output_tfrecord_pa
   options = pipeline_options_from(pipeline_options)
   if layout not in INPUT_LAYOUTS:
     raise PrepareError(f"layout={layout!r}; valid: {', '.join(INPUT_LAYOUTS)}")
-  if FileSystems.get_scheme(output_tfrecord_path) is None:
+  is_local = FileSystems.get_scheme(output_tfrecord_path) is None
+  if output_tfrecord_path.endswith("/") or (is_local and os.path.isdir(output_tfrecord_path)):
+    folder = output_tfrecord_path.rstrip("/")
+    raise PrepareError(f"{output_tfrecord_path}: a folder, not a prefix of file names; give a "
+                       f"prefix inside it, e.g. --output_tfrecord_path={folder}/clips")
+  if is_local:
     output_tfrecord_path = os.path.abspath(output_tfrecord_path)
     output_locations.check_file(output_tfrecord_path)
   existing = _existing_outputs(output_tfrecord_path)
