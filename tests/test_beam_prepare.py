@@ -201,6 +201,9 @@ def test_fma_tracks_split_alike_from_a_pattern_or_a_folder_at_any_level(tmp_path
       data.list_fma(tmp_path / "fma" / "fma_small"))}
   assert keys == {("000/000002.mp3", "000/000005.mp3", "000/000140.mp3", "001/001040.mp3",
                    "099/099001.mp3")}
+  one_folder = [f.relative_path for f in prepare.list_input_files(
+      [f"{tmp_path}/fma/fma_small/000/*.mp3"], "fma")]
+  assert one_folder == ["000/000002.mp3", "000/000005.mp3", "000/000140.mp3"]
 
 
 def test_gtzan_songs_split_and_are_labelled_alike_from_a_pattern_or_a_folder(tmp_path):

@@ -150,6 +150,15 @@ def test_an_unreadable_fma_tracks_csv_is_named(tmp_path, content, cause):
     data.list_fma(tmp_path)
 
 
+def test_fma_tracks_without_their_metadata_are_listed_with_a_warning(tmp_path, caplog):
+  _touch_song(tmp_path / "fma_small" / "000" / "000002.mp3")
+  with caplog.at_level("WARNING"):
+    files = data.list_fma(tmp_path / "fma_small" / "000")   # one level too deep
+  assert [(f.relative_path, f.label) for f in files] == [("000/000002.mp3", "")]
+  assert f"{tmp_path / 'fma_small' / '000'}: no fma_metadata/tracks.csv in it or beside it: " \
+      "its tracks have no genre labels" in caplog.text
+
+
 def test_fma_names_that_are_digits_only_to_unicode_are_not_track_ids(tmp_path):
   _touch_song(tmp_path / "fma_small" / "000" / "\u00b2.mp3")
   _touch_song(tmp_path / "fma_small" / "000" / "000002.mp3")

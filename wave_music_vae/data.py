@@ -198,12 +198,12 @@ def list_gtzan(root) -> List[AudioFile]:
   return labelled
 
 
-def fma_relative_path(relative_path: str) -> str:
-  """An FMA track's path as the split hashes it: `NNN/NNNNNN.mp3`, its id's folder and file,
-  whichever level of the dataset was given (`fma/`, `fma/fma_small/`, a pattern over either),
-  so that a track is on the same side of the split every way it is read. Other files'
-  paths are kept as they are."""
-  parts = relative_path.replace("\\", "/").split("/")
+def fma_relative_path(path: str, relative_path: str) -> str:
+  """An FMA track's path as the split hashes it: `NNN/NNNNNN.mp3`, the folder and file of
+  the track at `path`, whichever level of the dataset was given (`fma/`, `fma/fma_small/`,
+  `fma/fma_small/000/`, a pattern over any), so that a track is on the same side of the
+  split every way it is read. Other files keep `relative_path` (below the root given)."""
+  parts = path.replace("\\", "/").split("/")
   if len(parts) >= 2 and _track_id(Path(parts[-1]).stem) is not None:
     return "/".join(parts[-2:])
   return relative_path
@@ -215,8 +215,9 @@ def _track_id(stem: str) -> Optional[int]:
   return int(stem) if stem.isascii() and stem.isdigit() else None
 
 
-def _fma_genres(root: Path) -> dict:
-  """track_id -> genre_top from `fma_metadata/tracks.csv` (three header rows).
+def _fma_genres(root: Path) -> Optional[dict]:
+  """track_id -> genre_top from `fma_metadata/tracks.csv` (three header rows); None when
+  neither `root` nor its parent holds one.
 
   Raises:
     DataError: the file is there but is not FMA's tracks.csv (empty, cut short, not UTF-8).
@@ -225,7 +226,7 @@ def _fma_genres(root: Path) -> dict:
     if tracks.is_file():
       break
   else:
-    return {}
+    return None
   genres = {}
   try:
     with open(tracks, newline="", encoding="utf-8") as f:
@@ -266,14 +267,18 @@ def list_fma(root) -> List[AudioFile]:
     if track_id is not None and track_id in track_ids:
       repeated += 1
       continue
-    label = genres.get(track_id, "")
+    label = (genres or {}).get(track_id, "")
     if track_id is not None:
       track_ids.add(track_id)
-    files.append(AudioFile(str(path), fma_relative_path(path.relative_to(root).as_posix()),
+    files.append(AudioFile(str(path), fma_relative_path(path.as_posix(),
+                                                         path.relative_to(root).as_posix()),
                            label))
   if repeated:
     logging.warning("%s: %d FMA track(s) found in more than one folder, each listed once",
                     root, repeated)
+  if genres is None and files:
+    logging.warning("%s: no fma_metadata/tracks.csv in it or beside it: its tracks have no "
+                    "genre labels (give the folder that holds fma_metadata/)", root)
   return files
 
 

@@ -135,7 +135,7 @@ def list_input_files(filepatterns: Sequence[str], layout: str = "folder") -> Lis
         label = data.printable(parts[0]) if len(parts) > 1 else ""
         # Split (and, for GTZAN, label) as the folder reader does, whatever the root.
         if layout == "fma":
-          relative = data.fma_relative_path(relative)
+          relative = data.fma_relative_path(metadata.path, relative)
         elif layout == "gtzan" and len(parts) > 1:
           relative, label = "/".join(parts[-2:]), data.printable(parts[-2])
         listed.append(data.AudioFile(metadata.path, relative, label))
