@@ -64,6 +64,23 @@ def test_unlabelled_and_unreadable_files_are_left_out(backend, song_folder, tmp_
   assert result.counts == {"high": 6, "low": 6}
 
 
+def test_silent_clips_do_not_move_a_label_s_vector(backend, song_folder, tmp_path):
+  """A silent file (or a track's silent ending) encodes to codes that say nothing of its
+  label's music: left out and counted, the vectors are those of the music alone."""
+  root = tmp_path / "songs"
+  shutil.copytree(song_folder, root)
+  files = data.list_audio_files(root, "folder")
+  music_only = attributes.compute_attribute_vectors(backend, files, clips_per_file=2)
+  soundfile.write(str(root / "low" / "silence.wav"), np.zeros(3 * SAMPLE_RATE_HZ, np.float32),
+                  SAMPLE_RATE_HZ)
+  with_silence = attributes.compute_attribute_vectors(
+      backend, data.list_audio_files(root, "folder"), clips_per_file=2)
+  assert with_silence.silent_clips == 2 and with_silence.counts == music_only.counts
+  for label in ("low", "high"):
+    np.testing.assert_allclose(with_silence.vectors[label], music_only.vectors[label],
+                               atol=1e-5)
+
+
 def test_one_label_is_not_enough(backend, song_folder):
   files = [f for f in data.list_audio_files(song_folder, "folder") if f.label == "low"]
   with pytest.raises(data.DataError, match="at least two labels; found 1 label"):

@@ -12,7 +12,9 @@ vectors weighted by their clip counts sum to zero. Adding `amount * vector[label
 to a song's codes (`generation.LatentEdit.attributes`, `--attribute=jazz:1.5`)
 moves it toward that label's region of the latent space. Unlabelled files (songs
 at the top of a folder, FMA tracks without a genre) are left out; unreadable files
-are skipped and counted.
+are skipped and counted; silent clips (below `audio_io.SILENCE_DBFS`: a track's silent
+ending, a silent file) are left out and counted, since their codes say nothing of
+the label's music.
 """
 
 import dataclasses
@@ -21,6 +23,7 @@ from typing import Dict, List
 import keras
 import numpy as np
 
+from wave_music_vae import audio_io
 from wave_music_vae import data
 from wave_music_vae.inference import Backend
 
@@ -34,12 +37,14 @@ class AttributeVectors:
     counts: {label: clips encoded}.
     unlabelled_files: files left out for having no label.
     skipped: the unreadable files, with causes.
+    silent_clips: clips left out for being silent.
   """
 
   vectors: Dict[str, np.ndarray]
   counts: Dict[str, int]
   unlabelled_files: int
   skipped: data.SkippedFiles
+  silent_clips: int = 0
 
 
 def compute_attribute_vectors(backend: Backend, files: List[data.AudioFile],
@@ -74,20 +79,26 @@ def compute_attribute_vectors(backend: Backend, files: List[data.AudioFile],
   sums = {label: np.zeros(config.z_size, np.float64) for label in labels}
   counts = {label: 0 for label in labels}
   bar = keras.utils.Progbar(None, unit_name="clip") if progress else None
+  silent_clips = 0
   for batch in clips:
-    _, mu, _ = backend.encode(batch["audio"].numpy())
-    for label, code in zip(batch["label"].numpy(), mu):
-      label = label.decode("utf-8")
-      sums[label] += code
-      counts[label] += 1
+    audio = batch["audio"].numpy()
+    audible = audio_io.audible(audio)
+    silent_clips += int((~audible).sum())
+    if audible.any():
+      _, mu, _ = backend.encode(audio[audible])
+      for label, code in zip(batch["label"].numpy()[audible], mu):
+        label = label.decode("utf-8")
+        sums[label] += code
+        counts[label] += 1
     if bar:
-      bar.add(len(mu))
+      bar.add(len(audio))
   present = [label for label in labels if counts[label]]
   if len(present) < 2:
-    raise data.DataError(f"readable clips for {len(present)} label(s) only "
-                         f"({', '.join(present) or 'none'}); need two; {skipped.summary()}")
+    raise data.DataError(f"readable, audible clips for {len(present)} label(s) only "
+                         f"({', '.join(present) or 'none'}); need two; {skipped.summary()}; "
+                         f"{silent_clips} silent clip(s) left out")
   overall_mean = sum(sums.values()) / sum(counts.values())
   vectors = {label: (sums[label] / counts[label] - overall_mean).astype(np.float32)
              for label in present}
   return AttributeVectors(vectors, {label: counts[label] for label in present},
-                          len(files) - len(labelled), skipped)
+                          len(files) - len(labelled), skipped, silent_clips)

@@ -56,6 +56,16 @@ _UNKNOWN_FRAMES = 2 ** 63 - 1
 # the log-mel ceiling or overflow float32 power spectra.
 MAX_PEAK = 1000.0
 PEAK_LIMIT = 0.99  # Generated audio louder than this is scaled down to it, not clipped.
+# A clip whose RMS (dB below full scale) is below this is silence, not music: a track's
+# silent ending, digital zeros, 16-bit dither at about -96 dBFS. Quiet music stays: the
+# shipped checkpoint's 64 held-out clips reach down to -76.8 dBFS and all are kept.
+SILENCE_DBFS = -80.0
+
+
+def audible(clips: np.ndarray) -> np.ndarray:
+  """bool [n]: which of `clips` float32 [n, samples] have an RMS of SILENCE_DBFS or more."""
+  rms = np.sqrt(np.mean(np.square(clips, dtype=np.float64), axis=-1))
+  return rms >= 10.0 ** (SILENCE_DBFS / 20.0)
 
 
 class AudioReadError(Exception):

@@ -28,6 +28,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from wave_music_vae import audio_io
 from wave_music_vae import data
 from wave_music_vae import latent
 from wave_music_vae import metrics
@@ -36,12 +37,10 @@ from wave_music_vae.config import Config
 
 INTERPOLATION_STEPS = 7
 TEMPERATURES = (0.5, 1.0)
-# Held-out clips quieter than this (RMS, dB below full scale) are left out and counted:
-# spectral convergence divides by the reference's magnitude, so one silent clip (a
-# track's silent ending, digital zeros or 16-bit dither at about -96 dBFS) would
-# outweigh every other clip in the means. Quiet music stays: the shipped
-# checkpoint's 64 held-out clips reach down to -76.8 dBFS and all are kept.
-SILENCE_DBFS = -80.0
+# Held-out clips quieter than audio_io.SILENCE_DBFS are left out and counted: spectral
+# convergence divides by the reference's magnitude, so one silent clip would outweigh
+# every other clip in the means.
+SILENCE_DBFS = audio_io.SILENCE_DBFS
 
 
 class EvaluationError(ValueError):
@@ -175,8 +174,7 @@ def without_silence(clips: Clips) -> Clips:
   Raises:
     data.DataError: every clip is silent.
   """
-  rms = np.sqrt(np.mean(np.square(clips.audio, dtype=np.float64), axis=1))
-  loud = rms >= 10.0 ** (SILENCE_DBFS / 20.0)
+  loud = audio_io.audible(clips.audio)
   if not loud.any():
     raise data.DataError(f"all {len(clips)} clips of the {clips.split} split are silent "
                          f"(RMS below {SILENCE_DBFS:g} dBFS): nothing to evaluate")

@@ -75,7 +75,8 @@ def main(argv):
   path = checkpoints.save_attributes(loaded.directory, result.vectors, result.counts,
                                      loaded.steps)
   print(f"\nwrote {len(result.vectors)} attribute vector(s) to {path}; "
-        f"{result.unlabelled_files} unlabelled file(s) left out; {result.skipped.summary()}")
+        f"{result.unlabelled_files} unlabelled file(s) and {result.silent_clips} silent "
+        f"clip(s) left out; {result.skipped.summary()}")
   for label, vector in sorted(result.vectors.items()):
     print(f"  {label}: {result.counts[label]} clips, norm {float((vector ** 2).sum()) ** 0.5:.3f}")
   return 0
