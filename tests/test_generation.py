@@ -266,7 +266,8 @@ def test_parse_tweak(text, expected):
   assert generation.parse_tweak(text) == expected
 
 
-@pytest.mark.parametrize("text", ["3", "a:1", "3:", ":1", "3:x", "3:one"])
+@pytest.mark.parametrize("text", ["3", "a:1", "3:", ":1", "3:x", "3:one", "1_0:2",
+                                  "\u0663:1"])
 def test_parse_tweak_rejects_malformed_text(text):
   with pytest.raises(generation.GenerationError, match=repr(text)):
     generation.parse_tweak(text)

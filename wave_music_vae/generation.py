@@ -51,6 +51,7 @@ import dataclasses
 import itertools
 import math
 import os
+import re
 import time
 from pathlib import Path
 from typing import Collection, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -379,6 +380,8 @@ def parse_tweak(text: str) -> Tuple[str, int, float]:
   dim, value = _split_pair(text, "DIM:VALUE (set) or DIM:xFACTOR (scale), e.g. 3:1.5 or 3:x2")
   kind = "scale" if value[0] in "x*" else "set"
   try:
+    if not re.fullmatch(r"-?[0-9]+", dim):   # int() also takes '1_0' and other scripts' digits
+      raise ValueError(dim)
     return kind, int(dim), float(value[1:] if kind == "scale" else value)
   except ValueError:
     raise GenerationError(f"{text!r}: DIM must be an integer and VALUE a number") from None
