@@ -4,14 +4,17 @@ Usage:
   python benchmarks/griffin_lim.py [--clip_secs=30 --mel_to_audio_secs=30 --batch_sizes=1,8 \
       --iterations=32 --repetitions=3 --folder=DIR --profile --quick]
 
-Both sides get the same input, the mel power spectrogram of each clip (our
-`MelSpectrogram.log_mel_db`, HTK mels without norm, which equal librosa's
-`filters.mel(htk=True, norm=None)`), and run the same number of Griffin-Lim
-iterations with momentum 0.99:
-  ours     `MelSpectrogram.db_to_waveform` in a `tf.function`: non-negative mel inverse
-           (multiplicative updates) then batched Griffin-Lim, all tf.signal;
-  librosa  `librosa.feature.inverse.mel_to_audio` on the batch [batch, n_mels, frames]:
-           NNLS mel inverse (scipy's L-BFGS-B) then `griffinlim`.
+Each side inverts the mel power spectrogram its own forward transform makes of each
+clip (the same STFT, HTK mels without norm, the same floor of db_floor): tf.signal's mel
+matrix is close to librosa's `filters.mel(htk=True, norm=None)` but not equal (weights
+differ by up to 0.005), and a side given the other's mel would fit a basis it does not
+invert. Both run the same number of Griffin-Lim iterations with momentum 0.99:
+  ours     our `MelSpectrogram.log_mel_db`, then `MelSpectrogram.db_to_waveform` in a
+           `tf.function`: non-negative mel inverse (multiplicative updates) then
+           batched Griffin-Lim, all tf.signal;
+  librosa  `librosa.feature.melspectrogram`, then `librosa.feature.inverse.mel_to_audio`
+           on the batch [batch, n_mels, frames]: NNLS mel inverse (scipy's L-BFGS-B)
+           then `griffinlim`.
 A second pair isolates Griffin-Lim: our `spectral.griffin_lim` against
 `librosa.griffinlim`, both from the same linear magnitude (our mel inverse's).
 
@@ -86,7 +89,11 @@ class Inversions:
     self.num_samples = waveforms.shape[-1]
     self.mel = spectral.MelSpectrogram.from_config(config)
     self.log_mel_db = self.mel.log_mel_db(tf.constant(waveforms))            # [b, frames, mels]
-    self.mel_power = np.transpose(spectral.db_to_power(self.log_mel_db).numpy(), [0, 2, 1])
+    c = config
+    self.librosa_mel_power = np.maximum(librosa.feature.melspectrogram(       # [b, mels, frames]
+        y=waveforms, sr=c.sample_rate_hz, n_fft=c.n_fft, hop_length=c.hop_length,
+        n_mels=c.n_mels, fmin=c.mel_fmin_hz, fmax=c.mel_fmax_hz, htk=True, norm=None,
+        pad_mode="constant"), 10.0 ** (c.db_floor / 10.0))
     spec = tf.TensorSpec(self.log_mel_db.shape, tf.float32)
     self._ours = tf.function(lambda db: self.mel.db_to_waveform(db, self.num_samples, iterations),
                              input_signature=[spec])
@@ -105,7 +112,7 @@ class Inversions:
   def librosa(self):
     c = self.config
     self.outputs["librosa"] = librosa.feature.inverse.mel_to_audio(
-        self.mel_power, sr=c.sample_rate_hz, n_fft=c.n_fft, hop_length=c.hop_length,
+        self.librosa_mel_power, sr=c.sample_rate_hz, n_fft=c.n_fft, hop_length=c.hop_length,
         n_iter=self.iterations, length=self.num_samples, htk=True, norm=None,
         fmin=c.mel_fmin_hz, fmax=c.mel_fmax_hz)
 

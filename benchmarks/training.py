@@ -122,7 +122,7 @@ def main(argv):
   common.print_table(
       "Training throughput and peak memory",
       ["config", "device", "parameters", "batch", "input", "s/step", "examples/s",
-       "audio s/s", "peak RSS MB"], rows,
+       "audio s/s", "peak RSS MiB"], rows,
       [f"blocks of {steps} steps, median of {repetitions} alternated blocks per input after one "
        "warm-up block each; peak RSS is the whole child process (both inputs, TensorFlow "
        "included)",
