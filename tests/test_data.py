@@ -135,6 +135,8 @@ def test_gtzan_layout_refuses_folders_that_are_not_genres(tmp_path):
   with pytest.raises(data.DataError, match=r"flat: no genre sub-folders; the gtzan layout reads"):
     data.list_gtzan(flat)
   assert [f.label for f in data.list_gtzan(tmp_path / "gtzan_au")] == ["blues"]
+  _touch_song(tmp_path / "capitals" / "Blues" / "blues.00000.wav")   # a repack's spelling
+  assert [f.label for f in data.list_gtzan(tmp_path / "capitals")] == ["Blues"]
 
 
 @pytest.mark.parametrize("content, cause", [

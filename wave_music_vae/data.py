@@ -191,7 +191,7 @@ def list_gtzan(root) -> List[AudioFile]:
   if files and not labelled:
     raise DataError(f"{root}: no genre sub-folders; the gtzan layout reads "
                     f"genres/<genre>/*.au ({FOLDER_LAYOUT_HINT})")
-  if labels and not set(labels) & set(GTZAN_GENRES):
+  if labels and not {label.lower() for label in labels} & set(GTZAN_GENRES):
     shown = ", ".join(labels[:5]) + (", ..." if len(labels) > 5 else "")
     raise DataError(f"{root}: none of its sub-folders ({shown}) is a GTZAN genre; give the "
                     f"folder that holds genres/ or genres_original/ ({FOLDER_LAYOUT_HINT})")
