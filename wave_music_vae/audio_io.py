@@ -37,7 +37,7 @@ from typing import Optional
 
 import numpy as np
 
-from wave_music_vae import output_locations
+from wave_music_vae import paths
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".au", ".snd", ".aif", ".aiff",
                     ".opus", ".m4a", ".aac", ".mp4", ".wma", ".webm")
@@ -309,7 +309,7 @@ def write_audio(path, waveform: np.ndarray, sample_rate_hz: int, overwrite: bool
     raise AudioWriteError(path, "already exists (not overwritten)")
   waveform = np.clip(np.nan_to_num(np.asarray(waveform, np.float32).reshape(-1)), -1.0, 1.0)
   suffix = path.suffix.lower()
-  tmp = output_locations.temporary_name(path)
+  tmp = paths.temporary_beside(path)
   try:
     import soundfile  # pylint: disable=g-import-not-at-top
     if suffix in _SOUNDFILE_WRITE_FORMATS:

@@ -11,7 +11,6 @@ a folder whose file system refuses new files (`/sys`, a full quota).
 Remote locations (`gs://`, ...) are left to their file system.
 """
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -57,10 +56,3 @@ def check_file(path) -> None:
       raise OutputPathError(f"{path}: is a folder, not a file name")
     _check(path.parent, path)
 
-
-def temporary_name(path) -> Path:
-  """A hidden name beside `path` to write it under before renaming it into place:
-  `.<stem>.partial-<process id><suffix>`, so that two processes writing the same file
-  never write into one temporary file."""
-  path = Path(path)
-  return path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")

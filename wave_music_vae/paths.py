@@ -158,16 +158,20 @@ def replace(source: AnyPath, target: AnyPath) -> None:
     os.replace(source, target)
 
 
-def _temporary_beside(path: AnyPath) -> AnyPath:
-  """A unique name beside `path`: writers of the same file at once (the workers of a
-  multi-worker run writing config.json, on NFS or gs://) each rename their own."""
-  return path.with_name(f"{path.name}.tmp.{uuid.uuid4().hex[:12]}")
+def temporary_beside(path: AnyPath) -> AnyPath:
+  """A unique hidden name beside `path`, with its suffix (which writers such as libsndfile
+  read the format from), to write it under before renaming it into place:
+  `.<stem>.partial-<random><suffix>`. Writers of the same file at once (the workers of a
+  multi-worker run writing config.json, on NFS or gs://; two generate runs) each rename
+  their own."""
+  stem, suffix = os.path.splitext(path.name)
+  return path.with_name(f".{stem}.partial-{uuid.uuid4().hex[:12]}{suffix}")
 
 
 def write_text_atomically(path, text: str) -> AnyPath:
   """Writes `text` to `path` whole or not at all: a temporary file beside it, then a rename."""
   path = as_path(path)
-  tmp = _temporary_beside(path)
+  tmp = temporary_beside(path)
   try:
     tmp.write_text(text)
     replace(tmp, path)

@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from wave_music_vae import output_locations
+from wave_music_vae import paths
 from wave_music_vae import spectral
 from wave_music_vae.config import Config
 
@@ -83,7 +83,7 @@ def plot_spectrograms(waveforms: np.ndarray, config: Config, labels: Sequence[st
   figure.colorbar(image, ax=list(axes), label="dB", shrink=0.8)
   if title:
     figure.suptitle(title)
-  tmp = output_locations.temporary_name(path)
+  tmp = paths.temporary_beside(path)
   try:
     with warnings.catch_warnings():
       # Song names in scripts the bundled font lacks (日本語, 한국어) are drawn as boxes;

@@ -30,6 +30,7 @@ from wave_music_vae import data
 from wave_music_vae import evaluation
 from wave_music_vae import inference
 from wave_music_vae import output_locations
+from wave_music_vae import paths
 from wave_music_vae import refinement
 from wave_music_vae.cli import common
 
@@ -84,7 +85,7 @@ def _check_flags() -> None:
 def _write_json(results: dict, path: Path) -> None:
   """Writes atomically: a temp file beside `path`, then a rename; makes its folder."""
   text = json.dumps(results, indent=2, allow_nan=False, ensure_ascii=False)
-  tmp = path.with_name(f".{path.name}.partial")
+  tmp = paths.temporary_beside(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   try:
     tmp.write_text(text, encoding="utf-8", errors="backslashreplace")
