@@ -177,6 +177,33 @@ def test_tfrecords_split_at_another_fraction_than_the_config_are_refused(prepare
       "--eval_split_fraction=0.1)")
 
 
+@pytest.mark.parametrize("rate, tolerance", [(SAMPLE_RATE_HZ, 0.0), (44100, 0.05)])
+def test_a_long_song_is_read_in_windows_into_the_same_clips(tmp_path, rate, tolerance):
+  """A song over `max_decode_seconds` (600 s; a DJ mix may be 3 hours) is read a window at a
+  time, not whole: the same clips at the same offsets, exact where nothing is resampled,
+  else different by over -80 dB only in the resampler's first and last 2 ms of each window."""
+  path = tmp_path / "long.wav"
+  soundfile.write(str(path), synth_song(10.3, rate, seed=1, channels=2), rate)
+
+  def clips(max_decode_seconds):
+    cut = prepare.ReadAndCutDoFn(SAMPLE_RATE_HZ, 1.0, 0.5, 0.5, max_decode_seconds)
+    outputs = list(cut.process((os.fsencode(path), b"a/long.wav", "a")))
+    examples = [tf.train.Example.FromString(x) for x in outputs if isinstance(x, bytes)]
+    song, = [x.value for x in outputs if not isinstance(x, bytes)]
+    offsets = [e.features.feature["offset_samples"].int64_list.value[0] for e in examples]
+    audio = np.stack([e.features.feature["audio"].float_list.value for e in examples])
+    return offsets, audio, song
+
+  whole_offsets, whole, whole_song = clips(600.0)
+  offsets, windowed, song = clips(3.0)   # four windows of 3 s
+  assert offsets == whole_offsets == [i * SAMPLE_RATE_HZ // 2 for i in range(19)]
+  assert song == whole_song and song["clips"] == 19 and song["seconds"] == pytest.approx(10.3)
+  difference = np.abs(windowed - whole)
+  assert difference.max() <= tolerance
+  edges = np.r_[np.arange(50), SAMPLE_RATE_HZ - 50 + np.arange(50)]
+  assert np.all(np.delete(difference, edges, axis=1) < 1e-4)
+
+
 def test_patterns_name_files_relative_to_their_root(song_root):
   by_folder = prepare.list_input_files([str(song_root)])
   by_pattern = prepare.list_input_files([f"{song_root}/*/*.wav", f"{song_root}/*.flac"])

@@ -163,7 +163,8 @@ def _local_file(path: str):
 
 
 class ReadAndCutDoFn(beam.DoFn):
-  """(path, relative_path, label) of a song -> serialized Examples, one per clip.
+  """(path, relative_path, label) of a song -> serialized Examples, one per clip; a song
+  over `max_decode_seconds` is read a window at a time (`_pieces`).
 
   Outputs: the main output holds the clips; `songs` one record per read song
   (relative path, label, split, seconds, clips); `skipped` one (path, reason) per
@@ -171,39 +172,81 @@ class ReadAndCutDoFn(beam.DoFn):
   """
 
   def __init__(self, sample_rate_hz: int, example_secs: float, hop_secs: float,
-               eval_split_fraction: float):
+               eval_split_fraction: float,
+               max_decode_seconds: float = data.MAX_DECODE_SECONDS):
     super().__init__()
     self.sample_rate_hz = sample_rate_hz
     self.example_secs = example_secs
     self.hop_secs = hop_secs
     self.eval_split_fraction = eval_split_fraction
+    self.max_decode_seconds = max_decode_seconds
     self.files_read = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "files_read")
     self.files_skipped = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "files_skipped")
     self.clips_written = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "clips_written")
 
+  def _pieces(self, path: str, clip_samples: int, hop_samples: int):
+    """(first sample, audio float32 [n]) pieces of the song at `path` that hold each of its
+    clips whole, once: the whole song when it is at most `max_decode_seconds` long (or no
+    header gives its length), else windows of about that length, each starting at a
+    multiple of the hop and reaching one clip into the next, so that a 3-hour mix costs a
+    worker no more memory than a 10-minute song. A window after the first that fails to
+    read (a header that overstates the length) ends the song there.
+
+    Raises:
+      audio_io.AudioReadError: the song, or its first window, cannot be read.
+    """
+    rate = self.sample_rate_hz
+    try:
+      total_seconds = audio_io.duration_seconds(path)
+    except audio_io.AudioReadError:
+      total_seconds = None   # read_audio says why, if the file is not audio at all.
+    if total_seconds is None or total_seconds <= self.max_decode_seconds:
+      yield 0, audio_io.read_audio(path, rate)
+      return
+    step = max(1, int(self.max_decode_seconds * rate) // hop_samples) * hop_samples
+    span = step - hop_samples + clip_samples   # the clips starting in [first, first + step)
+    for first in range(0, int(round(total_seconds * rate)), step):
+      try:
+        piece = audio_io.read_audio(path, rate, first / rate, span / rate)
+      except audio_io.AudioReadError as e:
+        if not first:
+          raise
+        _LOGGER.warning("%s: read up to %.1f s of its %.1f s (%s)", data.printable(path),
+                        first / rate, total_seconds, e.cause)
+        return
+      if first and len(piece) < clip_samples:
+        return   # Nothing whole left: a first piece that short is a short song, padded.
+      yield first, piece
+      if len(piece) < span:
+        return
+
   def process(self, song: Tuple[bytes, bytes, str]):
     # Paths travel as bytes: Beam's string coder refuses names that are not UTF-8.
     path, relative_path, label = os.fsdecode(song[0]), os.fsdecode(song[1]), song[2]
+    rate = self.sample_rate_hz
+    clip_samples = int(round(self.example_secs * rate))
+    hop_samples = int(round(self.hop_secs * rate))
+    split = data.split_of(relative_path, self.eval_split_fraction)
+    num_clips, song_samples = 0, 0
     try:
       with _local_file(path) as local_path:
-        audio = audio_io.read_audio(local_path, self.sample_rate_hz)
-    except audio_io.AudioReadError as e:
+        for first, piece in self._pieces(local_path, clip_samples, hop_samples):
+          starts, clips = cut_clips(piece, clip_samples, hop_samples)
+          for start, clip in zip(first + starts, clips):
+            yield data.make_example(clip, rate, label, relative_path, start / rate, split,
+                                    offset_samples=int(start)).SerializeToString()
+          num_clips += len(clips)
+          song_samples = first + len(piece)
+    except audio_io.AudioReadError as e:   # Only before any clip: see `_pieces`.
       _LOGGER.warning("skipped unreadable audio %s: %s", data.printable(path), e.cause)
       self.files_skipped.inc()
       yield beam.pvalue.TaggedOutput(_SKIPPED, (data.printable(path), data.printable(e.cause)))
       return
     self.files_read.inc()
-    split = data.split_of(relative_path, self.eval_split_fraction)
-    starts, clips = cut_clips(audio, int(round(self.example_secs * self.sample_rate_hz)),
-                              int(round(self.hop_secs * self.sample_rate_hz)))
-    for start, clip in zip(starts, clips):
-      yield data.make_example(clip, self.sample_rate_hz, label, relative_path,
-                              start / self.sample_rate_hz, split,
-                              offset_samples=int(start)).SerializeToString()
-    self.clips_written.inc(len(clips))
+    self.clips_written.inc(num_clips)
     yield beam.pvalue.TaggedOutput(_SONGS, {
         "relative_path": data.printable(relative_path), "label": label, "split": split,
-        "seconds": len(audio) / self.sample_rate_hz, "clips": len(clips)})
+        "seconds": song_samples / rate, "clips": num_clips})
 
 
 class SongTotalsFn(beam.CombineFn):
