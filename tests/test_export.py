@@ -698,6 +698,8 @@ def test_load_export_checks_the_path_and_the_config(backend, exported, tmp_path)
   assert export.version_folder(exported.version_dir) == exported.version_dir
   with pytest.raises(checkpoints.CheckpointError, match="not a SavedModel export"):
     export.load_export(exported.model_dir / "3")
+  with pytest.raises(checkpoints.CheckpointError, match=r"/missing: no such folder$"):
+    inference.load_backend(saved_model=str(tmp_path / "missing"))
   with pytest.raises(checkpoints.CheckpointError, match="not a SavedModel export"):
     inference.load_backend(saved_model=str(tmp_path))
   other = dataclasses.replace(backend.config, z_size=16, n_mels=64)

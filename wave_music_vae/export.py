@@ -680,6 +680,8 @@ def version_folder(path) -> paths.AnyPath:
   path = paths.as_path(path)
   if (path / SAVED_MODEL_FILE).is_file():
     return path
+  if not path.exists():
+    raise checkpoints.CheckpointError(f"{path}: no such folder")
   versions = [v for v in existing_versions(path) if (path / str(v) / SAVED_MODEL_FILE).is_file()]
   if not versions:
     raise checkpoints.CheckpointError(
