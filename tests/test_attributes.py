@@ -118,6 +118,13 @@ def test_attributes_command_saves_beside_the_checkpoint_and_generate_lists_them(
   assert listed.returncode == 0, listed.stderr
   assert "2 attribute vector(s)" in listed.stdout
   assert "  high  (norm" in listed.stdout and "  low  (norm" in listed.stdout
+  # Listing generates nothing: flags asking for generation are refused, not silently dropped.
+  asked = _run("wave_music_vae_generate", f"--run_dir={run_dir}", "--list_attributes",
+               "--mode=sample", f"--output_dir={tmp_path / 'out'}")
+  assert asked.returncode == 1 and asked.stderr.strip().splitlines()[-1] == (
+      "wave_music_vae_generate: error: --list_attributes lists the model's attribute vectors "
+      "and generates nothing; drop --mode, --output_dir")
+  assert not (tmp_path / "out").exists()
 
 
 def test_attributes_are_written_to_and_read_from_a_remote_run_dir(

@@ -194,10 +194,21 @@ def _inputs(mode: str):
   return (given or list(example_paths()))[:_INPUTS_PER_MODE[mode]]
 
 
+# Flags that ask for something to be generated, which --list_attributes does not do.
+_GENERATION_FLAGS = ("mode", "interpolate", "input_audio_1", "input_audio_2", "num_outputs",
+                     "temperature", "seed", "tweak", "max_out", "max_out_stddevs", "flatten",
+                     "attribute", "max_seconds", "output_format", "output_dir", "plot",
+                     "overwrite", "griffin_lim_iters", "refine_steps")
+
+
 def main(argv):
   if len(argv) > 1:
     raise common.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   if FLAGS.list_attributes:
+    generating = [f"--{name}" for name in _GENERATION_FLAGS if FLAGS[name].present]
+    if generating:
+      raise common.UsageError(f"--list_attributes lists the model's attribute vectors and "
+                              f"generates nothing; drop {', '.join(generating)}")
     _print_attributes(load_backend_from_flags())
     return 0
   mode = _mode()
