@@ -194,18 +194,21 @@ def _inputs(mode: str):
   return (given or list(example_paths()))[:_INPUTS_PER_MODE[mode]]
 
 
-# Flags that ask for something to be generated, which --list_attributes does not do.
-_GENERATION_FLAGS = ("mode", "interpolate", "input_audio_1", "input_audio_2", "num_outputs",
-                     "temperature", "seed", "tweak", "max_out", "max_out_stddevs", "flatten",
-                     "attribute", "max_seconds", "output_format", "output_dir", "plot",
-                     "overwrite", "griffin_lim_iters", "refine_steps")
+# This command's flags that --list_attributes uses; every other one asks for generation.
+_LISTING_FLAGS = ("checkpoint_file", "run_dir", "saved_model", "list_attributes", "progress")
+
+
+def _generation_flags_given():
+  """`--name` of each flag given that asks for something to be generated."""
+  return [f"--{flag.name}" for flag in FLAGS.get_flags_for_module(sys.modules[__name__])
+          if flag.present and flag.name not in _LISTING_FLAGS]
 
 
 def main(argv):
   if len(argv) > 1:
     raise common.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   if FLAGS.list_attributes:
-    generating = [f"--{name}" for name in _GENERATION_FLAGS if FLAGS[name].present]
+    generating = _generation_flags_given()
     if generating:
       raise common.UsageError(f"--list_attributes lists the model's attribute vectors and "
                               f"generates nothing; drop {', '.join(generating)}")
