@@ -58,6 +58,8 @@ TFRECORD_FEATURES = {
     "split": tf.io.FixedLenFeature([], tf.string, default_value="train"),
 }
 SPLITS = ("train", "eval")
+# wave_music_vae_prepare_tfrecord's manifest beside its shards (`prepare.manifest_path`).
+MANIFEST_PATTERN = "manifest-*.json"
 
 
 class DataError(ValueError):
@@ -639,7 +641,7 @@ def _check_tfrecord_file(path: str, config) -> None:
 def _tfrecord_paths(file_pattern: str) -> List[str]:
   """The TFRecord files `file_pattern` matches (manifests and folders aside), sorted."""
   paths = sorted(p for p in tf.io.gfile.glob(file_pattern) if not tf.io.gfile.isdir(p)
-                 and not fnmatch.fnmatch(posixpath.basename(p), "manifest-*.json"))
+                 and not fnmatch.fnmatch(posixpath.basename(p), MANIFEST_PATTERN))
   if Path(file_pattern).suffix.lower() in audio_io.AUDIO_EXTENSIONS:
     raise _not_a_folder(file_pattern)
   if not paths:
@@ -661,7 +663,7 @@ def _check_split_fraction(paths: List[str], eval_fraction: float) -> None:
   """
   shards = set(paths)
   for folder in sorted({posixpath.dirname(p) for p in paths}):
-    for manifest_path in sorted(tf.io.gfile.glob(posixpath.join(folder, "manifest-*.json"))):
+    for manifest_path in sorted(tf.io.gfile.glob(posixpath.join(folder, MANIFEST_PATTERN))):
       try:
         manifest = json.loads(tf.io.gfile.GFile(manifest_path).read())
         fraction, listed = manifest["eval_split_fraction"], manifest["tfrecord_files"]

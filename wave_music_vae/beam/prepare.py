@@ -81,7 +81,7 @@ class PrepareResult:
 def manifest_path(output_tfrecord_path: str) -> str:
   """The manifest beside the shards: DIR/manifest-BASENAME.json for DIR/BASENAME."""
   directory, basename = posixpath.split(output_tfrecord_path)
-  return posixpath.join(directory, f"manifest-{basename}.json")
+  return posixpath.join(directory, data.MANIFEST_PATTERN.replace("*", basename))
 
 
 def cut_clips(audio: np.ndarray, clip_samples: int,
