@@ -1,6 +1,10 @@
 """Whole-song generation on the tiny trained model: windows, stitching, the four modes, outputs."""
 
 import functools
+import os
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -341,3 +345,36 @@ def test_runs_started_in_the_same_second_claim_different_names(tmp_path):
   with claim(generation.check_outputs(first_paths, [], overwrite=True)) as (fourth, _):
     assert fourth == first_paths
   assert sorted(p.name for p in tmp_path.iterdir()) == [first[0].name]  # no claim left
+
+
+CLAIM_THEN_WAIT = """
+import sys, time
+from wave_music_vae import generation
+with generation.claimed_outputs(sys.argv[1], "sample", 1, "wav", "2024-01-02_030405", False,
+                                ()) as (paths, _):
+  print(paths[0].name, flush=True)
+  time.sleep(600)
+"""
+
+
+def test_the_claim_of_a_killed_run_is_removed_and_its_name_used_again(tmp_path):
+  """SIGKILL leaves a run's claim file, but the system lets go of its lock: the next run
+  into the folder removes it and may take its name. A live run's claim is kept."""
+  stamp = "2024-01-02_030405"
+  claim = functools.partial(generation.claimed_outputs, tmp_path, "sample", 1, "wav", stamp,
+                            False, ())
+  holder = subprocess.Popen([sys.executable, "-c", CLAIM_THEN_WAIT, str(tmp_path)],
+                            stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == f"sample_{stamp}-000-of-001.wav"
+    with claim() as (paths, _):
+      assert paths[0].name == f"sample_{stamp}-2-000-of-001.wav"
+    assert [p.name for p in tmp_path.iterdir()] == [f".sample_{stamp}.claim"]
+  finally:
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+  (tmp_path / ".reconstruct_2023-05-06_070809-2.claim").touch()  # another second's, abandoned
+  (tmp_path / ".notes.claim").touch()                             # not a claim of ours
+  with claim() as (paths, _):
+    assert paths[0].name == f"sample_{stamp}-000-of-001.wav"
+  assert [p.name for p in tmp_path.iterdir()] == [".notes.claim"]

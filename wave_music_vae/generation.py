@@ -61,11 +61,14 @@ import numpy as np
 
 from wave_music_vae import audio_io
 from wave_music_vae import latent
+from wave_music_vae import locks
 from wave_music_vae import output_locations
 from wave_music_vae.inference import Backend
 
 MODES = ("interpolate", "sample", "reconstruct", "tweak")
 OUTPUT_FORMATS = ("wav", "flac", "mp3")
+# `claimed_outputs`' claim files, `.<mode>_<date>_<time>[-<n>].claim`: those of any mode.
+CLAIM_PATTERN = re.compile(rf"\.(?:{'|'.join(MODES)})_\d{{4}}-\d\d-\d\d_\d{{6}}(?:-\d+)?\.claim")
 CROSSFADE_FRACTION = 0.25    # Crossfade length as a share of the clip.
 BATCH_CLIPS = 16             # Clips per encode / decode call.
 
@@ -479,10 +482,12 @@ def claimed_outputs(output_dir, mode: str, num_outputs: int, output_format: str,
   same folder (`for f in *.mp3; do wave_music_vae_generate ... & done`) would otherwise
   write the same files: the later refused at the end of its work, or, with --overwrite,
   one run's songs silently replaced by another's. A run claims `date_and_time` by
-  making `.<mode>_<date_and_time>.claim` in `output_dir` exclusively (O_EXCL); when
-  that is taken, or one of its outputs was written since the run checked them (not in
-  `existed`), it claims `<date_and_time>-2`, then `-3`, and so on. The claim file is
-  removed when the block ends.
+  taking the lock of `.<mode>_<date_and_time>.claim` in `output_dir` (`locks.take`);
+  when a running process holds it, or one of its outputs was written since the run
+  checked them (not in `existed`), it claims `<date_and_time>-2`, then `-3`, and so on.
+  The claim file is removed when the block ends. A run killed with SIGKILL cannot remove
+  it, but the system lets go of its lock: the next run into `output_dir` removes such
+  abandoned claims, and can take their names.
 
   Raises:
     GenerationError: `output_dir` cannot be made.
@@ -492,24 +497,26 @@ def claimed_outputs(output_dir, mode: str, num_outputs: int, output_format: str,
     folder.mkdir(parents=True, exist_ok=True)
   except OSError as e:
     raise GenerationError(f"{folder}: cannot be made ({e.strerror})") from None
+  for leftover in folder.glob(".*.claim"):
+    if CLAIM_PATTERN.fullmatch(leftover.name):
+      locks.remove_abandoned(leftover)
   existed = {os.path.realpath(p) for p in existed}
   for attempt in itertools.count(1):
     stamp = date_and_time if attempt == 1 else f"{date_and_time}-{attempt}"
     paths = output_paths(folder, mode, num_outputs, output_format, stamp)
     plot = plot_path(folder, mode, stamp) if with_plot else None
     claim = folder / f".{mode}_{stamp}.claim"
-    try:
-      os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
+    held = locks.take(claim, create=True)
+    if held is None:
       continue
     if not any(p.exists() and os.path.realpath(p) not in existed
                for p in paths + ([plot] if plot else [])):
       break
-    claim.unlink(missing_ok=True)
+    locks.release(claim, held)
   try:
     yield paths, plot
   finally:
-    claim.unlink(missing_ok=True)
+    locks.release(claim, held)
 
 
 def write_outputs(generated: Generated, paths: Sequence[Path], overwrite: bool = False
