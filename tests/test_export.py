@@ -12,8 +12,10 @@ import io
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,7 @@ from wave_music_vae import export
 from wave_music_vae import generation
 from wave_music_vae import inference
 from wave_music_vae import latent
+from wave_music_vae import locks
 from wave_music_vae import refinement
 
 PROGRAM = "wave_music_vae_export"
@@ -196,6 +199,37 @@ def test_a_version_that_appears_during_the_export_is_not_replaced(keras_model, t
     export.export_model(keras_model, tmp_path, "m")
   assert [p.name for p in (tmp_path / "m").iterdir()] == ["1"]    # Staging removed.
   assert list((tmp_path / "m" / "1").iterdir()) == []
+
+
+def test_the_staging_folder_of_a_killed_export_is_removed_by_the_next(keras_model,
+                                                                     export_run_dir, tmp_path):
+  """SIGKILL leaves an export's hidden staging folder (megabytes); the lock beside it went
+  with the process, so the next export into the model folder removes both. A running
+  export's staging folder, whose lock is held, is left alone."""
+  model_dir = tmp_path / "m"
+  killed = subprocess.Popen([PROGRAM, f"--run_dir={export_run_dir}", f"--export_dir={tmp_path}",
+                             "--model_name=m"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+  try:
+    deadline = time.monotonic() + 300
+    while (killed.poll() is None and time.monotonic() < deadline
+           and not list(model_dir.glob(".partial-1-*/variables"))):
+      time.sleep(0.05)
+  finally:
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+  left = sorted(p.name for p in model_dir.iterdir())
+  assert len(left) == 2 and re.fullmatch(r"\.partial-1-[0-9a-f]{8}", left[0]), left
+  assert left[1] == left[0] + ".lock"
+  running = model_dir / ".partial-9-0123abcd"
+  running.mkdir()
+  held = locks.take(model_dir / ".partial-9-0123abcd.lock", create=True)
+  try:
+    export.export_model(keras_model, tmp_path, "m")
+    assert sorted(p.name for p in model_dir.iterdir()) == [
+        ".partial-9-0123abcd", ".partial-9-0123abcd.lock", "1"]
+  finally:
+    locks.release(model_dir / ".partial-9-0123abcd.lock", held)
 
 
 def test_export_model_refuses_bad_versions_and_names(tmp_path, keras_model):

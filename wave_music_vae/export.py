@@ -72,7 +72,7 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -82,6 +82,7 @@ from wave_music_vae import audio_io
 from wave_music_vae import checkpoints
 from wave_music_vae import config as config_lib
 from wave_music_vae import latent
+from wave_music_vae import locks
 from wave_music_vae import paths
 from wave_music_vae import refinement
 
@@ -91,6 +92,8 @@ MAX_CLIPS = 256                  # Most clips one request may send or ask the de
 MAX_GRIFFIN_LIM_ITERS = 1000
 SAVED_MODEL_FILE = "saved_model.pb"
 EXTRA_ASSETS_DIR = "assets.extra"  # TF Serving's folder for files the graph does not load.
+# The lock file of a local export's staging folder `.partial-<version>-<id>` (`_staging_beside`).
+STAGING_LOCK_PATTERN = re.compile(r"(\.partial-\d+-[0-9a-f]{8})\.lock")
 
 
 class ExportError(Exception):
@@ -578,6 +581,30 @@ def _move_into_place(staging: Path, target: Path) -> None:
                       f"({e.strerror or e}); export again for the next version") from None
 
 
+def _staging_beside(target: Path) -> Tuple[Path, Path, int]:
+  """A new hidden folder beside `target` to write the export in; its lock file
+  `<folder>.lock` and the lock's descriptor, held until the folder is gone.
+
+  The held lock tells the folder of a running export from one a killed export left
+  behind, which the next export into the model folder removes (`_remove_abandoned`).
+  """
+  while True:
+    staging = target.parent / f".partial-{target.name}-{uuid.uuid4().hex[:8]}"
+    lock = staging.with_name(staging.name + ".lock")
+    held = locks.take(lock, create=True)
+    if held is not None:  # None: another export removed it before this one locked it.
+      staging.mkdir()
+      return staging, lock, held
+
+
+def _remove_abandoned(model_dir: Path) -> None:
+  """Removes the staging folders of killed exports in `model_dir`, with their lock files."""
+  for entry in model_dir.iterdir():
+    found = STAGING_LOCK_PATTERN.fullmatch(entry.name)
+    if found:
+      locks.remove_abandoned(entry, model_dir / found.group(1))
+
+
 def export_model(loaded: checkpoints.LoadedModel, export_dir, model_name: str = DEFAULT_MODEL_NAME,
                  version: Optional[int] = None) -> paths.AnyPath:
   """Writes `loaded` as `export_dir/model_name/version/` (saved_model.pb + variables/).
@@ -585,8 +612,9 @@ def export_model(loaded: checkpoints.LoadedModel, export_dir, model_name: str = 
   `version` defaults to one above the highest present (1 in an empty folder). An
   existing version is never overwritten. On a local disk the export is written to a
   hidden folder beside it and renamed into place, so a server watching `export_dir`
-  never sees half an export; a remote `export_dir` (`gs://...`) gets it copied from a
-  local temporary folder, `saved_model.pb` last. Returns the version folder.
+  never sees half an export; such folders that killed exports left there are removed
+  first. A remote `export_dir` (`gs://...`) gets it copied from a local temporary
+  folder, `saved_model.pb` last. Returns the version folder.
   """
   target = version_path(export_dir, model_name, version)
   remote = isinstance(target, paths.RemotePath)
@@ -594,8 +622,8 @@ def export_model(loaded: checkpoints.LoadedModel, export_dir, model_name: str = 
     staging = Path(tempfile.mkdtemp(prefix="wave_music_vae_export-"))
   else:
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".partial-{target.name}-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
+    _remove_abandoned(target.parent)
+    staging, lock, held = _staging_beside(target)
   try:
     _write_export(loaded, staging)
     if remote:
@@ -608,6 +636,8 @@ def export_model(loaded: checkpoints.LoadedModel, export_dir, model_name: str = 
       _move_into_place(staging, target)
   finally:
     shutil.rmtree(staging, ignore_errors=True)
+    if not remote:
+      locks.release(lock, held)
   return target
 
 

@@ -18,6 +18,7 @@ lets go of the lock (`release`), and a remover removes only what it holds the lo
 
 import fcntl
 import os
+import shutil
 from pathlib import Path
 from typing import Optional
 
@@ -52,10 +53,15 @@ def release(path, fd: int) -> None:
     os.close(fd)
 
 
-def remove_abandoned(path) -> bool:
-  """Removes lock file `path` when no running process holds its lock; returns whether it did."""
+def remove_abandoned(path, guarded: Optional[Path] = None) -> bool:
+  """Removes lock file `path` when no running process holds its lock, and first the
+  folder `guarded` it stands for, if given; returns whether it did."""
   fd = take(path)
   if fd is None:
     return False
-  release(path, fd)
+  try:
+    if guarded is not None:
+      shutil.rmtree(guarded, ignore_errors=True)
+  finally:
+    release(path, fd)
   return True
