@@ -210,6 +210,31 @@ def test_evaluate_command_rejects_bad_flags_in_one_line(tmp_path, song_folder):
   assert (model_folder / "config.json").read_text() == '{"base": "tiny"}'
 
 
+def test_an_output_json_made_during_the_evaluation_is_not_replaced(trained_run_dir, song_folder,
+                                                                   tmp_path):
+  """--output_json is checked at the start; a file made there while the evaluation runs (a
+  second evaluation's, started meanwhile) is not replaced at the end either."""
+  output = tmp_path / "eval.json"
+  command = [os.path.join(os.path.dirname(sys.executable), "wave_music_vae_evaluate"),
+             f"--run_dir={trained_run_dir}", f"--examples_path={song_folder}", "--max_clips=2",
+             "--max_train_clips=2", "--noprogress", f"--output_json={output}"]
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+  with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                        env=env) as evaluating:
+    for line in evaluating.stdout:      # Printed once the flags were checked.
+      if line.startswith("evaluating "):
+        output.write_text('{"another": "evaluation"}')
+        break
+    evaluating.stdout.read()
+    stderr = evaluating.stderr.read()
+  assert evaluating.returncode == 1 and "Traceback" not in stderr, stderr
+  assert stderr.strip().splitlines()[-1] == (
+      f"wave_music_vae_evaluate: error: --output_json={output} appeared during the evaluation "
+      "and was not replaced; the figures are in the table above (pass --overwrite to replace it)")
+  assert output.read_text() == '{"another": "evaluation"}'
+  assert os.listdir(tmp_path) == ["eval.json"]   # no partial file left
+
+
 def test_training_clips_from_tfrecords_are_all_read_and_the_same_each_run(tmp_path, tiny_config):
   """The evaluator reads the TFRecords' train split as eval is read: every clip (6, fewer than
   a training batch), fixed crops of clips longer than the model's, in the same order."""

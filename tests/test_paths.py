@@ -1,5 +1,6 @@
 """Remote paths: `scheme://` run directories keep their scheme and go through tf.io.gfile."""
 
+import errno
 import os
 from pathlib import Path
 
@@ -92,3 +93,24 @@ def test_a_failed_upload_removes_what_it_added_and_raises_the_failure(tmp_path, 
   with pytest.raises(OSError, match="connection reset"):
     paths.upload_tree(tree, remote, last=("saved_model.pb",))
   assert sorted(p.name for p in remote.iterdir() if p.is_file()) == ["keep.txt"]
+
+
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_moving_into_place_replaces_a_file_only_when_told_to(tmp_path, monkeypatch, hard_links):
+  """Without overwrite, a file made after the caller checked is kept: hard-linking fails on
+  it; where the file system has no hard links, a check just before the rename."""
+  def refuse(*_):
+    raise PermissionError(errno.EPERM, "Operation not permitted")
+  if not hard_links:
+    monkeypatch.setattr(os, "link", refuse)
+  path = tmp_path / "eval.json"
+  tmp = paths.temporary_beside(path)
+  tmp.write_text("new")
+  paths.move_into_place(tmp, path, overwrite=False)
+  assert path.read_text() == "new" and not tmp.exists()
+  tmp.write_text("newer")
+  with pytest.raises(FileExistsError):
+    paths.move_into_place(tmp, path, overwrite=False)
+  assert path.read_text() == "new"
+  paths.move_into_place(tmp, path, overwrite=True)
+  assert path.read_text() == "newer" and sorted(os.listdir(tmp_path)) == ["eval.json"]

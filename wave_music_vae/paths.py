@@ -18,6 +18,7 @@ at once rather than making a local `gs:` folder.
 """
 
 import contextlib
+import errno
 import logging
 import os
 import uuid
@@ -166,6 +167,25 @@ def temporary_beside(path: AnyPath) -> AnyPath:
   their own."""
   stem, suffix = os.path.splitext(path.name)
   return path.with_name(f".{stem}.partial-{uuid.uuid4().hex[:12]}{suffix}")
+
+
+def move_into_place(tmp: Path, path: Path, overwrite: bool) -> None:
+  """Renames local file `tmp` to `path`. Without `overwrite` an existing `path` is never
+  replaced, even one made a moment before: `tmp` is hard-linked as `path`, which fails
+  with FileExistsError if it exists, then removed. On a file system without hard links
+  (FAT, some network shares) `path` is checked just before the rename instead."""
+  if not overwrite:
+    try:
+      os.link(tmp, path)
+    except FileExistsError:
+      raise
+    except OSError:
+      if os.path.lexists(path):
+        raise FileExistsError(errno.EEXIST, "File exists", str(path)) from None
+    else:
+      os.unlink(tmp)
+      return
+  os.replace(tmp, path)
 
 
 def write_text_atomically(path, text: str) -> AnyPath:

@@ -15,7 +15,6 @@ train files instead, with a note. Every figure is defined in docs/metrics.md.
 """
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -82,14 +81,22 @@ def _check_flags() -> None:
       raise common.UsageError(f"--output_json={output} exists; pass --overwrite to replace it")
 
 
-def _write_json(results: dict, path: Path) -> None:
-  """Writes atomically: a temp file beside `path`, then a rename; makes its folder."""
+def _write_json(results: dict, path: Path, overwrite: bool) -> None:
+  """Writes atomically: a temp file beside `path`, then a rename; makes its folder.
+
+  `path` was checked at the start, but the evaluation takes minutes: without `overwrite`,
+  a file made there meanwhile (another evaluation's) is not replaced either.
+  """
   text = json.dumps(results, indent=2, allow_nan=False, ensure_ascii=False)
   tmp = paths.temporary_beside(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   try:
     tmp.write_text(text, encoding="utf-8", errors="backslashreplace")
-    os.replace(tmp, path)
+    paths.move_into_place(tmp, path, overwrite)
+  except FileExistsError:
+    raise evaluation.EvaluationError(
+        f"--output_json={path} appeared during the evaluation and was not replaced; the "
+        "figures are in the table above (pass --overwrite to replace it)") from None
   finally:
     tmp.unlink(missing_ok=True)
 
@@ -127,7 +134,7 @@ def main(argv):
   print(evaluation.format_table(results))
   print(f"\nevaluated in {results['seconds']:.1f} s; {source.skipped.summary()}")
   if FLAGS.output_json:
-    _write_json(results, Path(FLAGS.output_json))
+    _write_json(results, Path(FLAGS.output_json), FLAGS.overwrite)
     print(f"wrote {FLAGS.output_json}")
   return 0
 
