@@ -2,6 +2,7 @@
 
 import functools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -349,27 +350,37 @@ def test_runs_started_in_the_same_second_claim_different_names(tmp_path):
 
 CLAIM_THEN_WAIT = """
 import sys, time
-from wave_music_vae import generation
-with generation.claimed_outputs(sys.argv[1], "sample", 1, "wav", "2024-01-02_030405", False,
-                                ()) as (paths, _):
+from wave_music_vae import generation, paths as paths_lib
+with generation.claimed_outputs(sys.argv[1], "sample", 1, "wav", "2024-01-02_030405", True,
+                                ()) as (paths, plot):
+  for path in paths + [plot]:   # written as write_audio and the plot write them
+    paths_lib.temporary_beside(path).write_bytes(b"half a file")
   print(paths[0].name, flush=True)
   time.sleep(600)
 """
 
 
 def test_the_claim_of_a_killed_run_is_removed_and_its_name_used_again(tmp_path):
-  """SIGKILL leaves a run's claim file, but the system lets go of its lock: the next run
-  into the folder removes it and may take its name. A live run's claim is kept."""
+  """SIGKILL leaves a run's claim file and its half-written temporary files, but the system
+  lets go of the claim's lock: the next run into the folder removes them and may take the
+  claim's name. A live run's claim is kept, and so are files of names it does not claim."""
   stamp = "2024-01-02_030405"
   claim = functools.partial(generation.claimed_outputs, tmp_path, "sample", 1, "wav", stamp,
                             False, ())
+  others = [f".sample_{stamp}-2-000-of-001.partial-0123456789ab.wav",  # another run's name
+            ".notes.partial-0123456789ab.txt"]
+  for name in others:
+    (tmp_path / name).write_bytes(b"not the killed run's")
   holder = subprocess.Popen([sys.executable, "-c", CLAIM_THEN_WAIT, str(tmp_path)],
                             stdout=subprocess.PIPE, text=True)
   try:
     assert holder.stdout.readline().strip() == f"sample_{stamp}-000-of-001.wav"
     with claim() as (paths, _):
       assert paths[0].name == f"sample_{stamp}-2-000-of-001.wav"
-    assert [p.name for p in tmp_path.iterdir()] == [f".sample_{stamp}.claim"]
+    left = sorted(re.sub(r"partial-\w{12}", "partial-X", p.name) for p in tmp_path.iterdir()
+                  if p.name not in others)
+    assert left == [f".sample_{stamp}-000-of-001.partial-X.wav", f".sample_{stamp}.claim",
+                    f".sample_{stamp}.partial-X.png"]
   finally:
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait()
@@ -377,4 +388,4 @@ def test_the_claim_of_a_killed_run_is_removed_and_its_name_used_again(tmp_path):
   (tmp_path / ".notes.claim").touch()                             # not a claim of ours
   with claim() as (paths, _):
     assert paths[0].name == f"sample_{stamp}-000-of-001.wav"
-  assert [p.name for p in tmp_path.iterdir()] == [".notes.claim"]
+  assert sorted(p.name for p in tmp_path.iterdir()) == sorted(others + [".notes.claim"])

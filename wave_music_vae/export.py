@@ -602,7 +602,7 @@ def _remove_abandoned(model_dir: Path) -> None:
   for entry in model_dir.iterdir():
     found = STAGING_LOCK_PATTERN.fullmatch(entry.name)
     if found:
-      locks.remove_abandoned(entry, model_dir / found.group(1))
+      locks.remove_abandoned(entry, [model_dir / found.group(1)])
 
 
 def export_model(loaded: checkpoints.LoadedModel, export_dir, model_name: str = DEFAULT_MODEL_NAME,

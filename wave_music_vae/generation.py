@@ -63,6 +63,7 @@ from wave_music_vae import audio_io
 from wave_music_vae import latent
 from wave_music_vae import locks
 from wave_music_vae import output_locations
+from wave_music_vae import paths as paths_lib
 from wave_music_vae.inference import Backend
 
 MODES = ("interpolate", "sample", "reconstruct", "tweak")
@@ -472,6 +473,14 @@ def check_outputs(paths: Sequence[Path], inputs: Sequence[Path], overwrite: bool
   return [path for path in paths if path.exists()]
 
 
+def _temporaries_of_claim(claim: Path) -> List[Path]:
+  """The temporary files (`paths_lib.temporary_beside`) of the songs and plot named by `claim`,
+  `.<mode>_<stamp>.claim`: only the claim's holder writes them."""
+  stems = re.compile(rf"{re.escape(claim.name[1:-len('.claim')])}(?:-\d{{3}}-of-\d{{3}})?")
+  found = (paths_lib.TEMPORARY_NAME.fullmatch(p.name) for p in claim.parent.glob(".*.partial-*"))
+  return [claim.parent / name.group(0) for name in found if name and stems.fullmatch(name.group(1))]
+
+
 @contextlib.contextmanager
 def claimed_outputs(output_dir, mode: str, num_outputs: int, output_format: str,
                     date_and_time: str, with_plot: bool, existed: Collection[Path]
@@ -487,7 +496,8 @@ def claimed_outputs(output_dir, mode: str, num_outputs: int, output_format: str,
   checked them (not in `existed`), it claims `<date_and_time>-2`, then `-3`, and so on.
   The claim file is removed when the block ends. A run killed with SIGKILL cannot remove
   it, but the system lets go of its lock: the next run into `output_dir` removes such
-  abandoned claims, and can take their names.
+  abandoned claims, with the temporary files of the songs they named, and can take
+  their names.
 
   Raises:
     GenerationError: `output_dir` cannot be made.
@@ -497,9 +507,9 @@ def claimed_outputs(output_dir, mode: str, num_outputs: int, output_format: str,
     folder.mkdir(parents=True, exist_ok=True)
   except OSError as e:
     raise GenerationError(f"{folder}: cannot be made ({e.strerror})") from None
-  for leftover in folder.glob(".*.claim"):
-    if CLAIM_PATTERN.fullmatch(leftover.name):
-      locks.remove_abandoned(leftover)
+  for claim in folder.glob(".*.claim"):
+    if CLAIM_PATTERN.fullmatch(claim.name):
+      locks.remove_abandoned(claim, _temporaries_of_claim(claim))
   existed = {os.path.realpath(p) for p in existed}
   for attempt in itertools.count(1):
     stamp = date_and_time if attempt == 1 else f"{date_and_time}-{attempt}"

@@ -20,7 +20,7 @@ import fcntl
 import os
 import shutil
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 
 def take(path, create: bool = False) -> Optional[int]:
@@ -53,15 +53,18 @@ def release(path, fd: int) -> None:
     os.close(fd)
 
 
-def remove_abandoned(path, guarded: Optional[Path] = None) -> bool:
-  """Removes lock file `path` when no running process holds its lock, and first the
-  folder `guarded` it stands for, if given; returns whether it did."""
+def remove_abandoned(path, guarded: Sequence[Path] = ()) -> bool:
+  """Removes lock file `path` when no running process holds its lock, and first the files
+  and folders `guarded` that it stands for; returns whether it did."""
   fd = take(path)
   if fd is None:
     return False
   try:
-    if guarded is not None:
-      shutil.rmtree(guarded, ignore_errors=True)
+    for leftover in guarded:
+      if leftover.is_dir():
+        shutil.rmtree(leftover, ignore_errors=True)
+      else:
+        leftover.unlink(missing_ok=True)
   finally:
     release(path, fd)
   return True

@@ -21,6 +21,7 @@ import contextlib
 import errno
 import logging
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Iterator, Optional, Sequence, Union
@@ -135,6 +136,8 @@ class RemotePath:
 
 
 AnyPath = Union[Path, RemotePath]
+# `temporary_beside`'s names; group 1 is the stem of the file written under it.
+TEMPORARY_NAME = re.compile(r"\.(.+)\.partial-[0-9a-f]{12}(?:\.[^.]*)?")
 
 
 def is_remote(path) -> bool:
@@ -162,9 +165,9 @@ def replace(source: AnyPath, target: AnyPath) -> None:
 def temporary_beside(path: AnyPath) -> AnyPath:
   """A unique hidden name beside `path`, with its suffix (which writers such as libsndfile
   read the format from), to write it under before renaming it into place:
-  `.<stem>.partial-<random><suffix>`. Writers of the same file at once (the workers of a
-  multi-worker run writing config.json, on NFS or gs://; two generate runs) each rename
-  their own."""
+  `.<stem>.partial-<random><suffix>` (`TEMPORARY_NAME`). Writers of the same file at once
+  (the workers of a multi-worker run writing config.json, on NFS or gs://; two generate
+  runs) each rename their own."""
   stem, suffix = os.path.splitext(path.name)
   return path.with_name(f".{stem}.partial-{uuid.uuid4().hex[:12]}{suffix}")
 
