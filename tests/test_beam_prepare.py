@@ -143,20 +143,26 @@ def test_training_reader_yields_the_folder_readers_clips(prepared, song_root, ti
   # The folder reader's eval crops of a 3 s song are 1 s clips at 0, 1 and 2 s, and a
   # 0.5 s song gives one zero-padded clip: the clips the pipeline cut.
   tiny_config = dataclasses.replace(tiny_config, eval_fraction=EVAL_FRACTION)
-  files = data.list_audio_files(song_root, "folder")
+  source = data.DatasetSource(str(song_root), "folder")
   pattern = prepared.manifest["output_tfrecord_path"] + "*"
   for split in data.SPLITS:
     skipped = data.SkippedFiles()
     # Batches of one: the train reader drops a last partial batch.
     from_folder = _clip_multiset(data.folder_dataset(
-        data.split_files(files, split, EVAL_FRACTION), tiny_config, "eval", skipped,
-        batch_size=1))
+        source.files(split, tiny_config), tiny_config, "eval", skipped, batch_size=1))
     from_tfrecords = _clip_multiset(data.tfrecord_dataset(pattern, tiny_config, split,
                                                           batch_size=1, repeat=False))
     assert from_tfrecords == from_folder, split
     assert len(from_tfrecords) == prepared.manifest["splits"][split]["clips"]
     assert sorted(Path(p).relative_to(song_root).as_posix() for p in skipped.causes) == sorted(
         r for r in UNREADABLE if data.split_of(r, EVAL_FRACTION) == split)
+
+
+def _refusal(pattern, config) -> str:
+  """The DataError that reading the TFRecords `pattern` with `config` raises."""
+  with pytest.raises(data.DataError) as error:
+    data.tfrecord_dataset(pattern, config, "train")
+  return str(error.value)
 
 
 def test_tfrecords_split_at_another_fraction_than_the_config_are_refused(prepared, song_root,
@@ -168,13 +174,80 @@ def test_tfrecords_split_at_another_fraction_than_the_config_are_refused(prepare
   assert [data.split_of(f.relative_path, EVAL_FRACTION) for f in files] != [
       data.split_of(f.relative_path, 0.1) for f in files]  # songs that would change sides
   config = dataclasses.replace(tiny_config, eval_fraction=0.1)
-  with pytest.raises(data.DataError) as error:
-    data.tfrecord_dataset(pattern, config, "train")
-  assert str(error.value) == (
+  assert _refusal(pattern, config) == (
       f"{prepared.manifest_path}: these TFRecords hold songs out at eval_split_fraction=0.5, "
       "the config at eval_fraction=0.1; they must agree, so that a song held out one way is "
       "held out the other (train with --hparams=eval_fraction=0.5, or prepare again with "
       "--eval_split_fraction=0.1)")
+
+
+# Names in GTZAN's fault-filtered split (wave_music_vae/splits/gtzan_fault_filtered.json).
+GTZAN_OFFICIAL = {"blues/blues.00029.au": "train", "rock/rock.00000.au": "train",
+                  "blues/blues.00012.au": "eval", "rock/rock.00010.au": "eval",
+                  "blues/blues.00000.au": None,     # valid
+                  "jazz/jazz.00033.au": None}       # faulty
+
+
+@pytest.fixture(scope="module")
+def gtzan_official(tmp_path_factory):
+  """TFRecords of a few GTZAN songs prepared with GTZAN's official split."""
+  root = tmp_path_factory.mktemp("gtzan")
+  for i, relative in enumerate(GTZAN_OFFICIAL):
+    (root / "genres" / relative).parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(str(root / "genres" / relative), synth_song(1.0, seed=i), SAMPLE_RATE_HZ)
+  return prepare.prepare_tfrecord(
+      [str(root)], str(tmp_path_factory.mktemp("gtzan_tfrecords") / "clips"),
+      example_secs=EXAMPLE_SECS, num_shards=1, sample_rate_hz=SAMPLE_RATE_HZ, layout="gtzan",
+      split_method="official")
+
+
+def test_gtzan_tfrecords_prepared_with_the_official_split_carry_it(gtzan_official):
+  manifest = gtzan_official.manifest
+  assert (manifest["split_method"], manifest["files_listed"], manifest["files_in_no_split"]) == (
+      "official", 6, 2)
+  records = _records(manifest["output_tfrecord_path"])
+  assert sorted((r["source_path"].decode(), r["split"].decode()) for r in records) == sorted(
+      (relative, split) for relative, split in GTZAN_OFFICIAL.items() if split)
+  assert {split: manifest["splits"][split]["files"] for split in data.SPLITS} == {
+      "train": 2, "eval": 2}
+
+
+def test_tfrecords_split_by_another_method_than_the_config_are_refused(gtzan_official,
+                                                                      tiny_config, monkeypatch):
+  """Official TFRecords with a hash config (or the other way round) hold out other songs
+  than the config's folder readers would; a manifest written before `split_method` was
+  recorded split by hash. A relative pattern is checked too (the manifest lists the shards
+  by their absolute paths)."""
+  pattern = gtzan_official.manifest["output_tfrecord_path"] + "*"
+  monkeypatch.chdir(Path(pattern).parent)
+  assert _refusal("clips*", tiny_config).startswith(
+      "./manifest-clips.json: these TFRecords were split by split_method=official, the config "
+      "by split_method=hash")
+  assert _refusal(pattern, tiny_config) == (
+      f"{gtzan_official.manifest_path}: these TFRecords were split by split_method=official, "
+      "the config by split_method=hash; they must agree, so that a song held out one way is "
+      "held out the other (train with --hparams=split_method=official, or prepare again with "
+      "--split_method=hash)")
+  official = dataclasses.replace(tiny_config, split_method="official")
+  clips = _clip_multiset(data.tfrecord_dataset(pattern, official, "eval", batch_size=1))
+  assert len(clips) == 2   # one 1 s clip from each test song
+
+  old = {k: v for k, v in gtzan_official.manifest.items() if k != "split_method"}
+  Path(gtzan_official.manifest_path).write_text(json.dumps(old))
+  try:
+    assert "split by split_method=hash, the config by split_method=official" in _refusal(
+        pattern, official)
+  finally:
+    Path(gtzan_official.manifest_path).write_text(json.dumps(gtzan_official.manifest))
+
+
+def test_the_official_split_of_a_folder_of_your_own_is_refused(song_root, tmp_path):
+  with pytest.raises(data.DataError, match=r"split_method=official, but the folder layout has "
+                                           r"no official split"):
+    prepare.prepare_tfrecord([str(song_root)], str(tmp_path / "clips"), split_method="official")
+  with pytest.raises(prepare.PrepareError, match=r"split_method='random' \(valid: hash, "
+                                                 r"official\)"):
+    prepare.prepare_tfrecord([str(song_root)], str(tmp_path / "clips"), split_method="random")
 
 
 @pytest.mark.parametrize("rate, tolerance", [(SAMPLE_RATE_HZ, 0.0), (44100, 0.05)])
@@ -186,8 +259,8 @@ def test_a_long_song_is_read_in_windows_into_the_same_clips(tmp_path, rate, tole
   soundfile.write(str(path), synth_song(10.3, rate, seed=1, channels=2), rate)
 
   def clips(max_decode_seconds):
-    cut = prepare.ReadAndCutDoFn(SAMPLE_RATE_HZ, 1.0, 0.5, 0.5, max_decode_seconds)
-    outputs = list(cut.process((os.fsencode(path), b"a/long.wav", "a")))
+    cut = prepare.ReadAndCutDoFn(SAMPLE_RATE_HZ, 1.0, 0.5, max_decode_seconds)
+    outputs = list(cut.process((os.fsencode(path), b"a/long.wav", "a", "train")))
     examples = [tf.train.Example.FromString(x) for x in outputs if isinstance(x, bytes)]
     song, = [x.value for x in outputs if not isinstance(x, bytes)]
     offsets = [e.features.feature["offset_samples"].int64_list.value[0] for e in examples]

@@ -144,6 +144,28 @@ def test_a_folder_whose_only_song_is_held_out_says_so(song_folder, tmp_path):
   assert not (tmp_path / "r").exists()
 
 
+def test_the_official_split_of_a_folder_or_of_gtzan_test_songs_alone_is_refused(song_folder,
+                                                                                tmp_path):
+  result = run("--config=tiny", "--hparams=split_method=official", f"--run_dir={tmp_path / 'r'}",
+               f"--examples_path={song_folder}")
+  assert result.returncode == 1 and "Traceback" not in result.stderr
+  assert result.stderr.strip().splitlines()[-1] == (
+      f"wave_music_vae_train: error: {song_folder}: split_method=official, but the folder layout "
+      "has no official split (only gtzan and fma have one); use split_method=hash for folders "
+      "of your own")
+  gtzan = tmp_path / "gtzan" / "genres" / "blues"
+  gtzan.mkdir(parents=True)
+  shutil.copy(next(song_folder.rglob("*.wav")), gtzan / "blues.00012.wav")   # a test song
+  result = run("--config=tiny", "--hparams=split_method=official,data_layout=gtzan",
+               f"--run_dir={tmp_path / 'r'}", f"--examples_path={tmp_path / 'gtzan'}")
+  assert result.returncode == 1 and "Traceback" not in result.stderr
+  assert result.stderr.strip().splitlines()[-1] == (
+      f"wave_music_vae_train: error: {tmp_path / 'gtzan'}: the train split is empty at "
+      "split_method=official (all 1 file(s) are held out for eval); add the dataset's training "
+      "songs, or --hparams=split_method=hash")
+  assert not (tmp_path / "r").exists()
+
+
 def test_tfrecords_with_no_train_split_are_refused_before_the_run_directory_is_made(tmp_path):
   records = tmp_path / "clips-00000-of-00001"
   with tf.io.TFRecordWriter(str(records)) as writer:

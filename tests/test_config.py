@@ -111,6 +111,7 @@ def test_invalid_combination_is_rejected():
     ("sample_rate_hz", "0", r"sample_rate_hz=0 \(must be positive\)"),
     ("db_scale", "0", r"db_scale=0.0 \(must be positive\)"),
     ("mel_fmin_hz", "11025", r"mel_fmin_hz=11025.0 \(must be in \[0, mel_fmax_hz=11025.0\)\)"),
+    ("split_method", "random", r"split_method='random' \(valid: hash, official\)"),
 ])
 def test_out_of_range_value_is_a_config_error_naming_it(name, value, message):
   """Caught when the config is made, not as a ZeroDivisionError or hang later in training."""

@@ -2,6 +2,7 @@
 
 import collections
 import dataclasses
+import json
 import os
 from pathlib import Path
 
@@ -176,6 +177,93 @@ def test_split_is_stable_disjoint_and_near_the_fraction():
   assert data.split_of("a/b.wav", 0.0) == "train"
 
 
+def test_the_shipped_gtzan_fault_filtered_split_is_the_published_one():
+  """Kereliuk, Sturm & Larsen (2015): 443 train, 197 valid, 290 test; 70 faulty files in none."""
+  lists = json.loads(data.GTZAN_FAULT_FILTERED.read_text())
+  parts = [set(lists[part]) for part in ("train", "valid", "test")]
+  assert [len(lists[part]) for part in ("train", "valid", "test")] == [443, 197, 290]
+  assert [len(part) for part in parts] == [443, 197, 290]      # no name twice
+  assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+  every_file = {f"{genre}.{i:05d}" for genre in data.GTZAN_GENRES for i in range(100)}
+  assert set.union(*parts) <= every_file and len(every_file - set.union(*parts)) == 70
+  assert "Kereliuk" in lists["citation"] and "torchaudio" in lists["source"]
+
+
+def _official(config):
+  return dataclasses.replace(config, split_method="official")
+
+
+def test_gtzan_official_split_is_the_fault_filtered_one(tmp_path, tiny_config, caplog):
+  """Train: its train files; eval: its test files; its valid files and the faulty ones: none.
+  Files match by stem, whatever their extension or the case of the genre."""
+  for relative in ("blues/blues.00029.wav",    # train
+                   "blues/blues.00000.wav",    # valid
+                   "blues/blues.00012.wav",    # test
+                   "jazz/jazz.00033.wav",      # faulty: in no list
+                   "Rock/Rock.00000.au"):      # train, spelled with a capital
+    _touch_song(tmp_path / "genres_original" / relative)
+  source = data.DatasetSource(str(tmp_path), "gtzan")
+  with caplog.at_level("WARNING"):
+    train = source.files("train", _official(tiny_config))
+    held_out = source.files("eval", _official(tiny_config))
+  assert [f.relative_path for f in train] == ["Rock/Rock.00000.au", "blues/blues.00029.wav"]
+  assert [f.relative_path for f in held_out] == ["blues/blues.00012.wav"]
+  assert caplog.text.count("in neither split") == 1
+  assert (f"{tmp_path}: 1 validation file(s) and 1 file(s) that gtzan's official split does "
+          "not list are in neither split (split_method=official)") in caplog.text
+  # The default splits every file by its hash, as before.
+  hashed = {f.relative_path for split in data.SPLITS for f in source.files(split, tiny_config)}
+  assert len(hashed) == 5
+
+
+def _write_fma_tracks_csv(root: Path, rows: str):
+  """FMA's tracks.csv: three header rows, (set, split) and (track, genre_top) among them."""
+  (root / "fma_metadata").mkdir(parents=True)
+  (root / "fma_metadata" / "tracks.csv").write_text(
+      ",album,set,set,track\n,title,split,subset,genre_top\ntrack_id,,,,\n" + rows)
+
+
+def test_fma_official_split_follows_tracks_csv(tmp_path, tiny_config, caplog):
+  for track in (2, 5, 10, 20, 30):
+    _touch_song(tmp_path / "fma_small" / "000" / f"{track:06d}.mp3", seed=track)
+  _write_fma_tracks_csv(tmp_path, "2,A,training,small,Rock\n5,B,validation,small,Rock\n"
+                                  "10,C,test,small,Folk\n20,D,,small,Folk\n")   # 30: unlisted
+  for root in (tmp_path, tmp_path / "fma_small"):   # either level, as the labels
+    source = data.DatasetSource(str(root), "fma")
+    with caplog.at_level("WARNING"):
+      caplog.clear()
+      assert [(f.relative_path, f.label) for f in source.files("train", _official(tiny_config))
+              ] == [("000/000002.mp3", "Rock")]
+      assert [(f.relative_path, f.label) for f in source.files("eval", _official(tiny_config))
+              ] == [("000/000010.mp3", "Folk")]
+    assert caplog.text.count("in neither split") == 1
+    assert (f"{root}: 1 validation file(s) and 2 file(s) that fma's official split does not "
+            "list are in neither split") in caplog.text
+
+
+def test_fma_official_split_without_tracks_csv_names_the_file(tmp_path, tiny_config):
+  _touch_song(tmp_path / "fma_small" / "000" / "000002.mp3")
+  with pytest.raises(data.DataError) as error:
+    data.DatasetSource(str(tmp_path), "fma").files("train", _official(tiny_config))
+  assert str(error.value) == (
+      f"{tmp_path}/fma_metadata/tracks.csv: no such file (nor beside {tmp_path}): "
+      "split_method=official reads FMA's split from it (give the folder that holds "
+      "fma_metadata/)")
+  (tmp_path / "fma_metadata").mkdir()
+  (tmp_path / "fma_metadata" / "tracks.csv").write_text(
+      ",album,track\n,title,genre_top\ntrack_id,,\n2,A,Rock\n")   # no (set, split) column
+  with pytest.raises(data.DataError, match=r"fma_metadata/tracks.csv: no \(set, split\) column"):
+    data.DatasetSource(str(tmp_path), "fma").files("train", _official(tiny_config))
+
+
+def test_a_folder_of_your_own_has_no_official_split(song_folder, tiny_config):
+  with pytest.raises(data.DataError) as error:
+    data.DatasetSource(str(song_folder), "folder").dataset(_official(tiny_config), "train")
+  assert str(error.value) == (
+      f"{song_folder}: split_method=official, but the folder layout has no official split "
+      "(only gtzan and fma have one); use split_method=hash for folders of your own")
+
+
 def test_random_and_fixed_crops():
   audio = tf.range(1000, dtype=tf.float32)
   random = data.random_crops(audio, 100, 5).numpy()
@@ -237,7 +325,7 @@ def test_folder_dataset_skips_and_counts_bad_files(tmp_path, tiny_config):
     soundfile.write(str(tmp_path / "a" / name), np.full(8000, value, np.float32), 8000,
                     subtype="FLOAT")
   source = data.DatasetSource(str(tmp_path), "folder")
-  files = source.files("train", 0.0)
+  files = source.files("train", tiny_config)   # eval_fraction 0: every song
   assert len(files) == 7
   dataset = data.folder_dataset(files, tiny_config, "eval", source.skipped, batch_size=2)
   clips = np.concatenate([b["audio"].numpy() for b in dataset])

@@ -62,7 +62,7 @@ def test_load_clips_spreads_over_files_and_falls_back_when_nothing_is_held_out(s
   fallback = evaluation.held_out_clips(source, tiny_config, max_clips=3)
   assert fallback.split.startswith("train (not held out")
   held_out_config = dataclasses.replace(tiny_config, eval_fraction=0.5)
-  eval_files = source.files("eval", 0.5)
+  eval_files = source.files("eval", held_out_config)
   held_out = evaluation.held_out_clips(source, held_out_config, max_clips=100)
   assert held_out.split == "eval" and 0 < len(eval_files) < 6
   # 3 s songs hold three 1 s fixed crops each.

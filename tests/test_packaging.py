@@ -1,6 +1,6 @@
 """setup.cfg: a wheel (`pip install .`, not only `pip install -e .`) carries the named configs
 and the shipped checkpoint, where `config.configs_dir` and `checkpoints.checkpoints_root`
-find them outside the repository."""
+find them outside the repository, and the package's data files (GTZAN's official split)."""
 
 import shutil
 import subprocess
@@ -35,10 +35,14 @@ def test_an_installed_wheel_finds_its_configs_and_the_shipped_checkpoint(tmp_pat
   (site_packages / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
   _run(python, "-m", "pip", "install", "-q", "--no-deps", wheel)
   found = _run(python, "-c", "import wave_music_vae; from wave_music_vae import checkpoints, "
-               "config; print(wave_music_vae.__file__); print(config.configs_dir()); "
+               "config, data; print(wave_music_vae.__file__); print(config.configs_dir()); "
                "print(' '.join(config.available_configs())); "
-               "print(checkpoints.default_checkpoint())", cwd=tmp_path).splitlines()[-4:]
+               "print(checkpoints.default_checkpoint()); print(data.GTZAN_FAULT_FILTERED)",
+               cwd=tmp_path).splitlines()[-5:]
   assert found[0].startswith(str(site_packages))
+  # The data files the package reads: GTZAN's official split.
+  assert found[4].startswith(str(site_packages)) and Path(found[4]).read_bytes() == (
+      REPOSITORY / "wave_music_vae" / "splits" / "gtzan_fault_filtered.json").read_bytes()
   assert found[1] == str(venv / "share" / "wave_music_vae" / "configs")
   assert found[2].split() == sorted(p.stem for p in (REPOSITORY / "configs").glob("*.json"))
   installed = venv / "share" / "wave_music_vae" / "checkpoints"

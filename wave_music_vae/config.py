@@ -22,6 +22,10 @@ from typing import Any, List, Mapping, Optional, Tuple
 from wave_music_vae import paths
 
 DATA_LAYOUTS = ("gtzan", "fma", "folder", "tfrecord")
+# How songs are split into train and eval: "hash" (a hash of each song's path, at
+# `eval_fraction`) or "official" (the dataset's own split: GTZAN's fault-filtered split,
+# FMA's tracks.csv; see `data.file_splits`).
+SPLIT_METHODS = ("hash", "official")
 
 
 # Fields renamed since configs were first saved: old name -> new name (same value and unit).
@@ -34,7 +38,13 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-  """All settings of one experiment. Units are in the field names."""
+  """All settings of one experiment. Units are in the field names.
+
+  `split_method` chooses the train/eval split of songs: "hash" (the default) holds out an
+  `eval_fraction` share of the files by a hash of their paths; "official" (GTZAN and FMA
+  only) trains on the dataset's own training split and evaluates on its test split, as
+  published results are measured, leaving its validation files out (`data.file_splits`).
+  """
 
   name: str = "default"                  # The config file's name (a base's is not inherited).
   description: str = ""
@@ -42,6 +52,8 @@ class Config:
   # Data.
   data_layout: str = "folder"            # One of DATA_LAYOUTS.
   eval_fraction: float = 0.1             # Share of *files* held out for eval.
+  split_method: str = "hash"             # One of SPLIT_METHODS: "hash" (at eval_fraction)
+                                         # or "official" (the dataset's train/test split).
   clips_per_file: int = 8                # Random crops taken per file visit.
   edge_crop_fraction: float = 0.0        # Share of those crops that are a song's first or
                                          # last clip (half each); the rest start anywhere.
@@ -115,6 +127,8 @@ class Config:
         problems.append(f"{field}={getattr(self, field)} (must be in (0, 1])")
     if self.data_layout not in DATA_LAYOUTS:
       problems.append(f"data_layout={self.data_layout!r} (valid: {', '.join(DATA_LAYOUTS)})")
+    if self.split_method not in SPLIT_METHODS:
+      problems.append(f"split_method={self.split_method!r} (valid: {', '.join(SPLIT_METHODS)})")
     if not 0.0 <= self.eval_fraction < 1.0:
       problems.append(f"eval_fraction={self.eval_fraction} (must be in [0, 1))")
     if not 0.0 <= self.edge_crop_fraction <= 1.0:

@@ -4,11 +4,13 @@ Every reader yields a `tf.data.Dataset` of dicts:
   `audio` float32 [batch, clip_samples] at the config's rate, in [-1, 1];
   `label` string [batch] (genre, album, sub-folder; '' when there is none).
 
-Splits are by *file*: a stable hash (SHA-1) of the path relative to the dataset
-root puts each song on one side only, so no song's clips land in both train and
-eval. Training takes `clips_per_file` random crops each time a file is visited (a
-`edge_crop_fraction` share of them the song's first or last clip); eval takes up to
-`clips_per_file` fixed crops evenly spaced through each file.
+Splits are by *file*, so no song's clips land in both train and eval: a stable hash
+(SHA-1) of the path relative to the dataset root puts each song on one side (the
+config's `split_method` "hash"), or the dataset's official split does ("official":
+GTZAN's fault-filtered split, FMA's tracks.csv; see `file_splits`). Training takes
+`clips_per_file` random crops each time a file is visited (a `edge_crop_fraction` share
+of them the song's first or last clip); eval takes up to `clips_per_file` fixed crops
+evenly spaced through each file.
 Files shorter than a clip are zero-padded at the end.
 
 A file that cannot be read is skipped with one warning naming it and the cause,
@@ -24,7 +26,7 @@ TFRecord feature spec (one `tf.train.Example` per clip; written by
                                 ~512 s at 22050 Hz)
   `offset_samples`  int64       the same, exactly, in samples at `sample_rate_hz` (-1 in
                                 records written before it was added)
-  `split`           bytes       'train' or 'eval' (from `split_of(source_path)`)
+  `split`           bytes       'train' or 'eval' (from `file_splits`)
 """
 
 import csv
@@ -47,6 +49,7 @@ import numpy as np
 import tensorflow as tf
 
 from wave_music_vae import audio_io
+from wave_music_vae import paths as paths_lib
 
 TFRECORD_FEATURES = {
     "audio": tf.io.VarLenFeature(tf.float32),
@@ -60,6 +63,13 @@ TFRECORD_FEATURES = {
 SPLITS = ("train", "eval")
 # wave_music_vae_prepare_tfrecord's manifest beside its shards (`prepare.manifest_path`).
 MANIFEST_PATTERN = "manifest-*.json"
+# GTZAN's fault-filtered split (Kereliuk, Sturm & Larsen, "Deep Learning and Music
+# Adversaries", IEEE Trans. Multimedia 2015): file stems under train, valid and test (443,
+# 197, 290; its 70 faulty files in none), as torchaudio's datasets/gtzan.py lists them.
+GTZAN_FAULT_FILTERED = Path(__file__).resolve().parent / "splits" / "gtzan_fault_filtered.json"
+# An official split's names for its parts -> ours. Its validation part ('valid',
+# 'validation') is in neither: the training loop selects no model, so eval is its test part.
+OFFICIAL_TO_SPLIT = {"train": "train", "training": "train", "test": "eval"}
 
 
 class DataError(ValueError):
@@ -217,19 +227,36 @@ def _track_id(stem: str) -> Optional[int]:
   return int(stem) if stem.isascii() and stem.isdigit() else None
 
 
+def _fma_tracks_csv(root: Path) -> Optional[Path]:
+  """FMA's `fma_metadata/tracks.csv` in `root` or beside it (in its parent), or None."""
+  for tracks in (root / "fma_metadata" / "tracks.csv", root.parent / "fma_metadata" / "tracks.csv"):
+    if tracks.is_file():
+      return tracks
+  return None
+
+
 def _fma_genres(root: Path) -> Optional[dict]:
-  """track_id -> genre_top from `fma_metadata/tracks.csv` (three header rows); None when
-  neither `root` nor its parent holds one.
+  """track_id -> genre_top from `fma_metadata/tracks.csv`; None when neither `root` nor its
+  parent holds one, {} when it has no genre_top column.
 
   Raises:
     DataError: the file is there but is not FMA's tracks.csv (empty, cut short, not UTF-8).
   """
-  for tracks in (root / "fma_metadata" / "tracks.csv", root.parent / "fma_metadata" / "tracks.csv"):
-    if tracks.is_file():
-      break
-  else:
+  tracks = _fma_tracks_csv(root)
+  if tracks is None:
     return None
-  genres = {}
+  genres = _tracks_column(tracks, "track", "genre_top")
+  return {} if genres is None else genres
+
+
+def _tracks_column(tracks: Path, group: str, name: str) -> Optional[dict]:
+  """track_id -> the value in column (`group`, `name`) of FMA's tracks.csv `tracks` (three
+  header rows, then a row per track); None when it has no such column.
+
+  Raises:
+    DataError: the file is not FMA's tracks.csv (empty, cut short, not UTF-8).
+  """
+  values = {}
   try:
     with open(tracks, newline="", encoding="utf-8") as f:
       reader = csv.reader(f)
@@ -239,16 +266,16 @@ def _fma_genres(root: Path) -> Optional[dict]:
                         "header rows, then a row per track)")
       top, second = header[0], header[1]
       column = next((i for i, (a, b) in enumerate(zip(top, second))
-                     if a == "track" and b == "genre_top"), None)
+                     if a == group and b == name), None)
       if column is None:
-        return {}
+        return None
       for row in reader:
         track_id = _track_id(row[0]) if row else None
         if track_id is not None and len(row) > column:
-          genres[track_id] = row[column]
+          values[track_id] = row[column]
   except (UnicodeDecodeError, csv.Error, OSError) as e:
     raise DataError(f"{tracks}: cannot read FMA's track metadata ({e})") from None
-  return genres
+  return values
 
 
 def list_fma(root) -> List[AudioFile]:
@@ -312,8 +339,83 @@ def list_audio_files(root, layout: str) -> List[AudioFile]:
   return LISTERS[layout](root)
 
 
-def split_files(files: List[AudioFile], split: str, eval_fraction: float) -> List[AudioFile]:
-  return [f for f in files if split_of(f.relative_path, eval_fraction) == split]
+def _stem(relative_path: str) -> str:
+  """A file's name without its extension: `blues.00012` for `blues/blues.00012.au`."""
+  return posixpath.splitext(posixpath.basename(relative_path))[0]
+
+
+def _gtzan_official(files: List[AudioFile], roots: List[Path]) -> List[Optional[str]]:
+  """Each file's part of GTZAN's fault-filtered split ('train', 'valid', 'test'), by its
+  stem (`blues.00012` of `blues.00012.au` or `Blues.00012.wav`), or None if unlisted."""
+  del roots  # The split names files, wherever the dataset lies.
+  lists = json.loads(GTZAN_FAULT_FILTERED.read_text(encoding="utf-8"))
+  part_of = {stem: part for part in ("train", "valid", "test") for stem in lists[part]}
+  return [part_of.get(_stem(f.relative_path).lower()) for f in files]
+
+
+def _fma_official(files: List[AudioFile], roots: List[Path]) -> List[Optional[str]]:
+  """Each track's (`set`, `split`) in FMA's tracks.csv ('training', 'validation', 'test'),
+  from the first of `roots` that holds one or sits beside one; None if unlisted or empty.
+
+  Raises:
+    DataError: no root has tracks.csv, or it has no (set, split) column.
+  """
+  tracks = next(filter(None, map(_fma_tracks_csv, roots)), None)
+  if tracks is None:
+    raise DataError(f"{roots[0] / 'fma_metadata' / 'tracks.csv'}: no such file (nor beside "
+                    f"{roots[0]}): split_method=official reads FMA's split from it (give the "
+                    "folder that holds fma_metadata/)")
+  parts = _tracks_column(tracks, "set", "split")
+  if parts is None:
+    raise DataError(f"{tracks}: no (set, split) column, where split_method=official reads "
+                    "FMA's split")
+  return [parts.get(_track_id(_stem(f.relative_path))) or None for f in files]
+
+
+# Layouts with an official split -> each file's part of it (see `file_splits`).
+OFFICIAL_SPLITS = {"gtzan": _gtzan_official, "fma": _fma_official}
+
+
+def file_splits(files: List[AudioFile], layout: str, split_method: str, eval_fraction: float,
+                roots: List[str]) -> List[Optional[str]]:
+  """Each of `files`' split: 'train', 'eval', or None for a file in neither.
+
+  `split_method` "hash": `split_of` each file's relative path at `eval_fraction`.
+  "official": the dataset's own split (`OFFICIAL_SPLITS`): its training files train, its
+  test files eval (the training loop selects no model, so held-out figures are the test
+  split's, as papers report them); its validation files, and files it does not list
+  (GTZAN's 70 faulty files; FMA tracks missing from tracks.csv or with no split), are in
+  neither, counted in one warning.
+
+  Args:
+    files: as listed from `roots` with `layout`.
+    roots: the folders (or patterns' roots) they were listed from; FMA's tracks.csv is
+      read in or beside the first that has one.
+
+  Raises:
+    DataError: "official" for a layout without an official split, or FMA without tracks.csv.
+  """
+  if split_method == "hash":
+    return [split_of(f.relative_path, eval_fraction) for f in files]
+  if layout not in OFFICIAL_SPLITS:
+    raise DataError(f"{roots[0]}: split_method={split_method}, but the {layout} layout has no "
+                    f"official split (only {' and '.join(OFFICIAL_SPLITS)} have one); use "
+                    "split_method=hash for folders of your own")
+  parts = OFFICIAL_SPLITS[layout](files, [Path(root) for root in roots])
+  splits = [OFFICIAL_TO_SPLIT.get(part) for part in parts]
+  unlisted = parts.count(None)
+  if None in splits:
+    logging.warning("%s: %d validation file(s) and %d file(s) that %s's official split does "
+                    "not list are in neither split (split_method=%s)", roots[0],
+                    splits.count(None) - unlisted, unlisted, layout, split_method)
+  return splits
+
+
+def split_setting(config) -> str:
+  """How `config` splits songs, for messages: `eval_fraction=0.1` or `split_method=official`."""
+  if config.split_method == "hash":
+    return f"eval_fraction={config.eval_fraction:g}"
+  return f"split_method={config.split_method}"
 
 
 def first_readable(files: List[AudioFile], sample_rate_hz: int, skipped: SkippedFiles) -> str:
@@ -527,7 +629,7 @@ def folder_dataset(files: List[AudioFile], config, split: str, skipped: SkippedF
   """Batched clips from song files; see the module docstring for crops and splits.
 
   Args:
-    files: the files of this split (see `split_files`).
+    files: the files of this split (see `DatasetSource.files`).
     config: a `Config` (rate, clip length, clips per file, batch size, shuffle).
     split: 'train' (shuffled, random crops, repeated) or 'eval' (fixed crops, once).
     skipped: collects unreadable files.
@@ -652,24 +754,41 @@ def _tfrecord_paths(file_pattern: str) -> List[str]:
   return paths
 
 
-def _check_split_fraction(paths: List[str], eval_fraction: float) -> None:
+def _check_manifest_split(paths: List[str], config) -> None:
   """Raises DataError unless the manifests of the TFRecord files `paths` (written beside
-  them by wave_music_vae_prepare_tfrecord) held songs out at `eval_fraction`.
+  them by wave_music_vae_prepare_tfrecord) split songs as `config` does: by the same
+  `split_method` and, for "hash", at the same `eval_fraction`.
 
   The TFRecords carry their own split; a model's config records the split its other
   readers use. Both hash the same relative paths, so they agree only at the same
   fraction: otherwise evaluating on the song folder would score tracks the model trained
-  on, or evaluating on the TFRecords would. Files without a manifest are not checked.
+  on, or evaluating on the TFRecords would. Files without a manifest are not checked; a
+  manifest without `split_method` (written before it was recorded) split by hash. Local
+  paths are compared absolute: the manifest lists them so, a relative pattern matches them
+  relative.
   """
-  shards = set(paths)
+  def absolute(path):
+    return path if paths_lib.is_remote(path) else os.path.abspath(path)
+
+  shards = {absolute(p) for p in paths}
+  eval_fraction = config.eval_fraction
   for folder in sorted({posixpath.dirname(p) for p in paths}):
     for manifest_path in sorted(tf.io.gfile.glob(posixpath.join(folder, MANIFEST_PATTERN))):
       try:
         manifest = json.loads(tf.io.gfile.GFile(manifest_path).read())
         fraction, listed = manifest["eval_split_fraction"], manifest["tfrecord_files"]
-      except (ValueError, KeyError, TypeError, tf.errors.OpError):
+        method = manifest.get("split_method", "hash")
+      except (ValueError, KeyError, TypeError, AttributeError, tf.errors.OpError):
         continue  # Not one of prepare's manifests.
-      if shards & set(listed) and not math.isclose(fraction, eval_fraction):
+      if not shards & {absolute(p) for p in listed}:
+        continue
+      if method != config.split_method:
+        raise DataError(
+            f"{manifest_path}: these TFRecords were split by split_method={method}, the config "
+            f"by split_method={config.split_method}; they must agree, so that a song held out "
+            f"one way is held out the other (train with --hparams=split_method={method}, or "
+            f"prepare again with --split_method={config.split_method})")
+      if method == "hash" and not math.isclose(fraction, eval_fraction):
         raise DataError(
             f"{manifest_path}: these TFRecords hold songs out at eval_split_fraction="
             f"{fraction:g}, the config at eval_fraction={eval_fraction:g}; they must agree, so "
@@ -715,7 +834,7 @@ def tfrecord_dataset(file_pattern: str, config, split: str, batch_size: Optional
 
   for path in paths:
     _check_tfrecord_file(path, config)
-  _check_split_fraction(paths, config.eval_fraction)
+  _check_manifest_split(paths, config)
 
   def check_rate(ex):
     tf.debugging.assert_equal(
@@ -757,6 +876,8 @@ class DatasetSource:
   examples_path: str
   layout: str
   skipped: SkippedFiles = dataclasses.field(default_factory=SkippedFiles)
+  # (split_method, eval_fraction) -> (listed files, their splits): listed and split once.
+  _split_cache: dict = dataclasses.field(default_factory=dict, repr=False)
 
   @property
   def is_tfrecord(self) -> bool:
@@ -764,27 +885,32 @@ class DatasetSource:
     (a model trained on TFRecords, whose config says `tfrecord`, is evaluated on songs)."""
     return not Path(self.examples_path).is_dir()
 
-  def files(self, split: str, eval_fraction: float) -> List[AudioFile]:
-    layout = "folder" if self.layout == "tfrecord" else self.layout
-    files = list_audio_files(self.examples_path, layout)
-    if not files:
-      records = sorted(p.name for p in Path(self.examples_path).iterdir()
-                       if p.is_file() and ("tfrecord" in p.name or "-of-" in p.name))
-      prefix = re.sub(r"-\d+-of-\d+$", "", records[0]) if records else ""
-      hint = (f"; it holds TFRecord files: pass them as a pattern, e.g. "
-              f"--examples_path='{Path(self.examples_path) / prefix}*'" if records else "")
-      raise DataError(f"{self.examples_path}: no audio files found for layout "
-                      f"{layout!r}{hint}")
-    return split_files(files, split, eval_fraction)
+  def files(self, split: str, config) -> List[AudioFile]:
+    """The songs of `split` ('train' or 'eval') as `config` splits them (`file_splits`)."""
+    key = (config.split_method, config.eval_fraction)
+    if key not in self._split_cache:
+      layout = "folder" if self.layout == "tfrecord" else self.layout
+      files = list_audio_files(self.examples_path, layout)
+      if not files:
+        records = sorted(p.name for p in Path(self.examples_path).iterdir()
+                         if p.is_file() and ("tfrecord" in p.name or "-of-" in p.name))
+        prefix = re.sub(r"-\d+-of-\d+$", "", records[0]) if records else ""
+        hint = (f"; it holds TFRecord files: pass them as a pattern, e.g. "
+                f"--examples_path='{Path(self.examples_path) / prefix}*'" if records else "")
+        raise DataError(f"{self.examples_path}: no audio files found for layout "
+                        f"{layout!r}{hint}")
+      self._split_cache[key] = files, file_splits(files, layout, *key, [self.examples_path])
+    files, splits = self._split_cache[key]
+    return [f for f, s in zip(files, splits) if s == split]
 
   def dataset(self, config, split: str, cache: bool = False, batch_size: Optional[int] = None,
               repeat: Optional[bool] = None, with_source: bool = False) -> tf.data.Dataset:
     if self.is_tfrecord:
       return tfrecord_dataset(self.examples_path, config, split, batch_size, repeat, with_source)
-    files = self.files(split, config.eval_fraction)
+    files = self.files(split, config)
     if not files:
       raise DataError(f"{self.examples_path}: the {split} split has no files "
-                      f"(eval_fraction={config.eval_fraction})")
+                      f"({split_setting(config)})")
     if split == "eval":
       files = label_interleaved(files)
     return folder_dataset(files, config, split, self.skipped, cache, batch_size, repeat,

@@ -136,10 +136,10 @@ def load_clips(source: data.DatasetSource, config: Config, split: str, max_clips
         source.examples_path, config, split, batch_size=256, repeat=False, with_source=True,
         as_eval=True), keep=keep)
   else:
-    files = source.files(split, config.eval_fraction)
+    files = source.files(split, config)
     if not files:
       raise data.DataError(f"{source.examples_path}: the {split} split has no files "
-                           f"(eval_fraction={config.eval_fraction})")
+                           f"({data.split_setting(config)})")
     per_file = max(1, math.ceil(max_clips / len(files)))
     crops = dataclasses.replace(config, clips_per_file=per_file)
     audio, labels, sources = _collect(
@@ -158,13 +158,12 @@ def held_out_clips(source: data.DatasetSource, config: Config, max_clips: int) -
   The fallback (as `wave_music_vae_train --mode=eval` does) keeps small test sets
   usable; its `split` says that those clips are not held out.
   """
-  if source.is_tfrecord or source.files("eval", config.eval_fraction):
+  if source.is_tfrecord or source.files("eval", config):
     clips = load_clips(source, config, "eval", max_clips)
   else:
     clips = dataclasses.replace(
         load_clips(source, config, "train", max_clips),
-        split=f"train (not held out: the eval split is empty at eval_fraction="
-              f"{config.eval_fraction:g})")
+        split=f"train (not held out: the eval split is empty at {data.split_setting(config)})")
   return without_silence(clips)
 
 

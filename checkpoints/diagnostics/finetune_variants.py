@@ -84,7 +84,7 @@ def augment(clips):
   return clips
 
 
-files = source.files("train", config.eval_fraction)
+files = source.files("train", config)
 dataset = (data.decoded_songs(files, config.sample_rate_hz, source.skipped, True, config.seed)
            .cache().shuffle(len(files)).repeat().map(crops, num_parallel_calls=2).unbatch()
            .shuffle(config.shuffle_buffer_clips)

@@ -47,7 +47,7 @@ def errors(clips):
 
 
 random, inner, ends = [], [], []
-for song in source.files("train", config.eval_fraction)[::7]:
+for song in source.files("train", config)[::7]:
   audio = tf.constant(audio_io.read_audio(song.path, config.sample_rate_hz))
   random.append(errors(data.random_crops(audio, config.clip_samples, 8)))
   fixed = errors(data.fixed_crops(audio, config.clip_samples, 8))

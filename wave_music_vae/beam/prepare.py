@@ -4,12 +4,14 @@ The only module of wave_music_vae that imports apache_beam. The same pipeline ru
 on the DirectRunner (the default), Dataflow, Flink or Spark, chosen by the standard
 Beam pipeline options. Stages:
 
-  input_files      (path, relative_path, label) per song, listed on the launcher (paths as
-                   bytes, so names that are not UTF-8 pass Beam's string coder)
+  input_files      (path, relative_path, label, split) per song, listed and split on the
+                   launcher (`data.file_splits`, as the training readers split them; songs in
+                   neither split left out); paths as bytes, so names that are not UTF-8
+                   pass Beam's string coder
   reshuffle_files  spreads songs over workers (a Create is a single bundle)
   read_and_cut     `ReadAndCutDoFn`: decode, mix down and resample (`audio_io.read_audio`),
                    cut clips, one serialized `tf.train.Example` per clip in the feature
-                   spec of `data.py` (`data.make_example`), split by file (`data.split_of`)
+                   spec of `data.py` (`data.make_example`), with its song's split
   write_tfrecords  PREFIX-00000-of-000NN ... (after `reshuffle_clips`, which spreads clips
                    over workers; on the DirectRunner a song's clips stay together)
   write_manifest   manifest-<PREFIX's basename>.json beside the shards: counts, seconds,
@@ -25,7 +27,8 @@ Clips are windows of `example_secs` starting every `hop_secs` that fit whole in 
 song; a song shorter than one clip gives one clip zero-padded at the end, as the
 training readers pad. `source_path` is the song's path relative to the root of its
 input (a folder, or the part of a file pattern before its first wildcard), so a
-folder prepared here splits exactly as `wave_music_vae_train` splits it.
+folder prepared here splits exactly as `wave_music_vae_train` splits it, by a hash of
+that path or (`split_method="official"`) by the dataset's own split.
 
 An unreadable file never fails the pipeline: it is counted in the Beam metrics of
 namespace `wave_music_vae.prepare` and listed in the manifest. Remote inputs
@@ -54,6 +57,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 import numpy as np
 
 from wave_music_vae import audio_io
+from wave_music_vae import config as config_lib
 from wave_music_vae import data
 from wave_music_vae import output_locations
 
@@ -101,6 +105,15 @@ def _pattern_root(pattern: str) -> str:
   """The folder before a pattern's first wildcard: what its files' paths are relative to."""
   fixed = re.match(r"[^[*?]*", pattern).group(0)
   return fixed.rstrip("/") if fixed.endswith("/") else posixpath.dirname(fixed)
+
+
+def _input_root(pattern: str) -> str:
+  """The folder whose songs an input names: a local folder itself, or a pattern's root."""
+  if FileSystems.get_scheme(pattern) is None:
+    pattern = os.path.abspath(pattern)
+    if os.path.isdir(pattern):
+      return pattern
+  return _pattern_root(pattern)
 
 
 def list_input_files(filepatterns: Sequence[str], layout: str = "folder") -> List[data.AudioFile]:
@@ -163,8 +176,8 @@ def _local_file(path: str):
 
 
 class ReadAndCutDoFn(beam.DoFn):
-  """(path, relative_path, label) of a song -> serialized Examples, one per clip; a song
-  over `max_decode_seconds` is read a window at a time (`_pieces`).
+  """(path, relative_path, label, split) of a song -> serialized Examples, one per clip; a
+  song over `max_decode_seconds` is read a window at a time (`_pieces`).
 
   Outputs: the main output holds the clips; `songs` one record per read song
   (relative path, label, split, seconds, clips); `skipped` one (path, reason) per
@@ -172,13 +185,11 @@ class ReadAndCutDoFn(beam.DoFn):
   """
 
   def __init__(self, sample_rate_hz: int, example_secs: float, hop_secs: float,
-               eval_split_fraction: float,
                max_decode_seconds: float = data.MAX_DECODE_SECONDS):
     super().__init__()
     self.sample_rate_hz = sample_rate_hz
     self.example_secs = example_secs
     self.hop_secs = hop_secs
-    self.eval_split_fraction = eval_split_fraction
     self.max_decode_seconds = max_decode_seconds
     self.files_read = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "files_read")
     self.files_skipped = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "files_skipped")
@@ -220,13 +231,12 @@ class ReadAndCutDoFn(beam.DoFn):
       if len(piece) < span:
         return
 
-  def process(self, song: Tuple[bytes, bytes, str]):
+  def process(self, song: Tuple[bytes, bytes, str, str]):
     # Paths travel as bytes: Beam's string coder refuses names that are not UTF-8.
-    path, relative_path, label = os.fsdecode(song[0]), os.fsdecode(song[1]), song[2]
+    path, relative_path, (label, split) = os.fsdecode(song[0]), os.fsdecode(song[1]), song[2:]
     rate = self.sample_rate_hz
     clip_samples = int(round(self.example_secs * rate))
     hop_samples = int(round(self.hop_secs * rate))
-    split = data.split_of(relative_path, self.eval_split_fraction)
     num_clips, song_samples = 0, 0
     try:
       with _local_file(path) as local_path:
@@ -342,7 +352,7 @@ def _existing_outputs(output_tfrecord_path: str) -> List[str]:
 
 
 def _check_settings(example_secs: float, hop_secs: float, num_shards: int,
-                    eval_split_fraction: float, sample_rate_hz: int) -> None:
+                    eval_split_fraction: float, sample_rate_hz: int, split_method: str) -> None:
   problems = []
   if sample_rate_hz <= 0:
     problems.append(f"sample_rate_hz={sample_rate_hz} (must be positive)")
@@ -355,6 +365,9 @@ def _check_settings(example_secs: float, hop_secs: float, num_shards: int,
     problems.append(f"num_shards={num_shards} (0 lets the runner choose; must not be negative)")
   if not 0.0 <= eval_split_fraction < 1.0:
     problems.append(f"eval_split_fraction={eval_split_fraction} (must be in [0, 1))")
+  if split_method not in config_lib.SPLIT_METHODS:
+    problems.append(f"split_method={split_method!r} (valid: "
+                    f"{', '.join(config_lib.SPLIT_METHODS)})")
   if problems:
     raise PrepareError("invalid " + "; ".join(problems))
 
@@ -386,8 +399,8 @@ def prepare_tfrecord(input_audio_filepatterns: Sequence[str], output_tfrecord_pa
                      example_secs: float = 4.0, hop_secs: Optional[float] = None,
                      num_shards: int = 0, eval_split_fraction: float = 0.1,
                      sample_rate_hz: int = 22050, layout: str = "folder",
-                     pipeline_options: Iterable[str] = (), overwrite: bool = False
-                     ) -> PrepareResult:
+                     pipeline_options: Iterable[str] = (), overwrite: bool = False,
+                     split_method: str = "hash") -> PrepareResult:
   """Runs the pipeline (see the module docstring) and waits for it to finish.
 
   Args:
@@ -396,13 +409,16 @@ def prepare_tfrecord(input_audio_filepatterns: Sequence[str], output_tfrecord_pa
     example_secs: clip length (seconds); match the config's `clip_seconds`.
     hop_secs: seconds between clip starts; default `example_secs` (no overlap).
     num_shards: number of TFRecord files; 0 lets the runner choose.
-    eval_split_fraction: share of *files* whose clips are marked 'eval'.
+    eval_split_fraction: share of *files* whose clips are marked 'eval' (split_method hash).
     sample_rate_hz: rate of the stored clips (Hz); match the config's.
     layout: how folders among the inputs are listed: folder, gtzan or fma.
     pipeline_options: Beam command-line options (`--runner=DataflowRunner`, ...).
     overwrite: replace existing shards and manifest of this prefix (stale shards of a
       run with more shards are deleted too, once the new set is complete, so an
       interrupted run keeps the old one); otherwise existing outputs are an error.
+    split_method: "hash" (at `eval_split_fraction`) or "official" (the gtzan or fma
+      layout's own split; songs in neither split are not written): the config's
+      `split_method`, which training checks against the manifest's.
 
   Returns:
     The manifest's path and content, and the Beam counters of the run.
@@ -410,10 +426,13 @@ def prepare_tfrecord(input_audio_filepatterns: Sequence[str], output_tfrecord_pa
   Raises:
     PrepareError: bad settings or pipeline options, inputs that name no audio, or
       outputs that exist.
+    data.DataError: "official" for a layout without an official split, or FMA inputs
+      without their tracks.csv.
     OutputPathError: a local output folder that cannot be made or written in.
   """
   hop_secs = example_secs if hop_secs is None else hop_secs
-  _check_settings(example_secs, hop_secs, num_shards, eval_split_fraction, sample_rate_hz)
+  _check_settings(example_secs, hop_secs, num_shards, eval_split_fraction, sample_rate_hz,
+                  split_method)
   options = pipeline_options_from(pipeline_options)
   if layout not in INPUT_LAYOUTS:
     raise PrepareError(f"layout={layout!r}; valid: {', '.join(INPUT_LAYOUTS)}")
@@ -432,10 +451,19 @@ def prepare_tfrecord(input_audio_filepatterns: Sequence[str], output_tfrecord_pa
     raise PrepareError(f"{existing[0]}: already exists ({len(existing)} output(s) of this "
                        f"prefix{unfinished}); not overwritten (pass --overwrite to replace them)")
   files = list_input_files(input_audio_filepatterns, layout)
+  splits = data.file_splits(files, layout, split_method, eval_split_fraction,
+                            [_input_root(pattern) for pattern in input_audio_filepatterns])
+  songs = [(os.fsencode(f.path), os.fsencode(f.relative_path), f.label, split)
+           for f, split in zip(files, splits) if split is not None]
+  if not songs:
+    raise PrepareError(f"{input_audio_filepatterns[0]}: none of the {len(files)} file(s) listed "
+                       f"is in the train or eval split (split_method={split_method}): nothing "
+                       "to prepare")
   settings = {"output_tfrecord_path": output_tfrecord_path,
               "input_audio_filepatterns": list(input_audio_filepatterns),
-              "files_listed": len(files), "sample_rate_hz": sample_rate_hz,
-              "example_secs": example_secs, "hop_secs": hop_secs,
+              "files_listed": len(files), "files_in_no_split": len(files) - len(songs),
+              "sample_rate_hz": sample_rate_hz, "example_secs": example_secs,
+              "hop_secs": hop_secs, "split_method": split_method,
               "eval_split_fraction": eval_split_fraction}
   # The pipeline writes into a staging folder of its own beside the outputs (Beam's
   # beam-temp-* folder too, and Beam's clean-up of PREFIX-*-of-N names, which would take
@@ -448,12 +476,10 @@ def prepare_tfrecord(input_audio_filepatterns: Sequence[str], output_tfrecord_pa
   pipeline = beam.Pipeline(options=options)
   outputs = (
       pipeline
-      | "input_files" >> beam.Create([(os.fsencode(f.path), os.fsencode(f.relative_path), f.label)
-                                      for f in files])
+      | "input_files" >> beam.Create(songs)
       | "reshuffle_files" >> beam.Reshuffle()
       | "read_and_cut" >> beam.ParDo(ReadAndCutDoFn(
-          sample_rate_hz, example_secs, hop_secs, eval_split_fraction)).with_outputs(
-              _SONGS, _SKIPPED, main=_CLIPS))
+          sample_rate_hz, example_secs, hop_secs)).with_outputs(_SONGS, _SKIPPED, main=_CLIPS))
   tfrecord_files = (
       outputs[_CLIPS]
       | "reshuffle_clips" >> beam.Reshuffle()

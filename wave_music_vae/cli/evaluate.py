@@ -9,7 +9,8 @@ Usage:
   wave_music_vae_evaluate --saved_model=exports/soundtracks --examples_path=/data/music
 
 Held-out clips are the eval split of `--examples_path` (whole files, chosen by the
-config's eval_fraction, as in training); the PCA baseline and the probes are fitted
+config's split_method and eval_fraction, as in training: with split_method=official, GTZAN's
+or FMA's test split); the PCA baseline and the probes are fitted
 on clips of its train split. A folder whose eval split is empty is evaluated on its
 train files instead, with a note. Every figure is defined in docs/metrics.md.
 """
@@ -116,8 +117,8 @@ def main(argv):
   print(f"evaluating {backend.source} (config {config.name}, z of {config.z_size}) on "
         f"{len(held_out)} clips of {FLAGS.examples_path}")
   if not held_out.split.startswith("eval"):
-    print(f"note: {FLAGS.examples_path} has no eval files at eval_fraction="
-          f"{config.eval_fraction:g}; the figures below are measured on training files")
+    print(f"note: {FLAGS.examples_path} has no eval files at {data.split_setting(config)}; "
+          "the figures below are measured on training files")
   bar = keras.utils.Progbar(None, unit_name="clip", verbose=1 if FLAGS.progress else 0)
 
   def progress(done, total):

@@ -6,16 +6,22 @@ Usage:
       [--example_secs=4 --hop_secs=2 --num_shards=16 --eval_split_fraction=0.1 \
        --sample_rate_hz=22050] [Beam pipeline options, e.g. --runner=DataflowRunner]
   wave_music_vae_train --config=folder --examples_path='/data/tfrecords/songs.tfrecord*' ...
+  wave_music_vae_prepare_tfrecord --input_audio_filepatterns=/data/gtzan \
+      --data_layout=gtzan --split_method=official --output_tfrecord_path=/data/tfrecords/gtzan
+  wave_music_vae_train --config=gtzan --hparams=split_method=official \
+      --examples_path='/data/tfrecords/gtzan*' ...
 
 Writes PREFIX-00000-of-000NN ... and a JSON manifest (counts, seconds, labels,
 skipped files with their reasons) named manifest-BASENAME.json beside them. Each
 entry of `--input_audio_filepatterns` is a file pattern (`*` within a folder, `**`
 across folders; local, gs://, s3://, hdfs://) or a local folder, listed with
 `--data_layout` as the training reader lists it. Unreadable files are skipped and
-listed, never fatal. Every flag this tool does not define is passed to Beam
-(`--runner`, `--direct_num_workers`, `--direct_running_mode=multi_processing`,
-`--project`, ...); an option Beam does not know either is an error. Needs the
-`[beam]` extra: pip install -e '.[beam]'.
+listed, never fatal. `--split_method=official` marks the dataset's own split (GTZAN's
+fault-filtered train/test, FMA's tracks.csv training/test; validation and unlisted songs
+are not written); train with the same `split_method`, which training checks. Every flag
+this tool does not define is passed to Beam (`--runner`, `--direct_num_workers`,
+`--direct_running_mode=multi_processing`, `--project`, ...); an option Beam does not know
+either is an error. Needs the `[beam]` extra: pip install -e '.[beam]'.
 """
 
 import logging
@@ -24,6 +30,7 @@ import sys
 from absl import app
 from absl import flags
 
+from wave_music_vae import config as config_lib
 from wave_music_vae import data
 from wave_music_vae.cli import common
 
@@ -37,7 +44,12 @@ flags.DEFINE_float("example_secs", 4.0, "Clip length (seconds); the config's cli
 flags.DEFINE_float("hop_secs", None, "Seconds between clip starts (default: --example_secs, "
                    "no overlap).")
 flags.DEFINE_integer("num_shards", 0, "Number of TFRecord files (0: the runner chooses).")
-flags.DEFINE_float("eval_split_fraction", 0.1, "Share of files whose clips are marked 'eval'.")
+flags.DEFINE_float("eval_split_fraction", 0.1, "Share of files whose clips are marked 'eval' "
+                   "(--split_method=hash).")
+flags.DEFINE_enum("split_method", "hash", list(config_lib.SPLIT_METHODS),
+                  "hash: by a hash of each song's path, at --eval_split_fraction; official: the "
+                  "dataset's own train/test split (--data_layout=gtzan or fma); the config's "
+                  "split_method.")
 flags.DEFINE_integer("sample_rate_hz", 22050, "Rate of the stored clips (Hz); the config's.")
 flags.DEFINE_enum("data_layout", "folder", list(data.LISTERS),
                   "How folders among the inputs are listed (labels, split paths).")
@@ -73,13 +85,17 @@ def main(argv):
       FLAGS.input_audio_filepatterns, FLAGS.output_tfrecord_path,
       example_secs=FLAGS.example_secs, hop_secs=FLAGS.hop_secs, num_shards=FLAGS.num_shards,
       eval_split_fraction=FLAGS.eval_split_fraction, sample_rate_hz=FLAGS.sample_rate_hz,
-      layout=FLAGS.data_layout, pipeline_options=argv[1:], overwrite=FLAGS.overwrite)
+      layout=FLAGS.data_layout, pipeline_options=argv[1:], overwrite=FLAGS.overwrite,
+      split_method=FLAGS.split_method)
   manifest = result.manifest
   splits = manifest["splits"]
   print(f"wrote {manifest['clips']} clips (train {splits['train']['clips']}, eval "
         f"{splits['eval']['clips']}; {manifest['clips'] * manifest['example_secs']:g} s) from "
         f"{manifest['files_read']} of {manifest['files_listed']} files to "
         f"{len(manifest['tfrecord_files'])} shard(s) {manifest['output_tfrecord_path']}-*")
+  if manifest["files_in_no_split"]:
+    print(f"{manifest['files_in_no_split']} file(s) in neither split (split_method="
+          f"{manifest['split_method']}) left out")
   if manifest["files_skipped"]:
     print(f"{manifest['files_skipped']} unreadable file(s) skipped; reasons in the manifest")
   print(f"manifest: {result.manifest_path}")

@@ -56,7 +56,7 @@ def _eval_dataset(source, config):
   except data.DataError:
     if source.is_tfrecord:
       raise
-    files = data.label_interleaved(source.files("train", config.eval_fraction))
+    files = data.label_interleaved(source.files("train", config))
     return data.folder_dataset(files, config, "eval", source.skipped), "train (fixed crops)"
 
 
@@ -79,12 +79,14 @@ def main(argv):
     # The data is checked before the run directory is made, so that a bad
     # --examples_path leaves no run directory behind.
     if not source.is_tfrecord:
-      files = source.files("train", config.eval_fraction)
+      files = source.files("train", config)
       if not files:
-        held_out = len(source.files("eval", config.eval_fraction))
-        raise data.DataError(f"{source.examples_path}: the train split is empty at eval_fraction="
-                             f"{config.eval_fraction:g} (all {held_out} file(s) are held out for "
-                             "eval); lower --hparams=eval_fraction or add songs")
+        held_out = len(source.files("eval", config))
+        hint = ("lower --hparams=eval_fraction or add songs" if config.split_method == "hash"
+                else "add the dataset's training songs, or --hparams=split_method=hash")
+        raise data.DataError(f"{source.examples_path}: the train split is empty at "
+                             f"{data.split_setting(config)} (all {held_out} file(s) are held "
+                             f"out for eval); {hint}")
       readable = data.first_readable(files, config.sample_rate_hz, source.skipped)
       print(f"{source.examples_path}: {len(files)} training file(s); first readable: {readable}")
     else:
